@@ -1,0 +1,3 @@
+//! oauthctl: Django OAuth Toolkit's `cleartokens` and `createapplication`, straight on the database.
+
+pub mod uri_validator;

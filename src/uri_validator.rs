@@ -1,0 +1,1 @@
+//! Port of DOT's `AllowedURIValidator` (and the Django `URLValidator` it builds on).
