@@ -279,6 +279,32 @@ def bracket_soup(rng):
         ["", "/", "/cb", ":80", "?", "#"])
 
 
+def random_code_point(rng):
+    """Any code point but a surrogate, weighted towards the BMP and the specials."""
+    while True:
+        roll = rng.random()
+        if roll < 0.15:
+            cp = rng.randint(0, 0x7F)
+        elif roll < 0.3:
+            cp = rng.randint(0x80, 0x2FF)
+        elif roll < 0.75:
+            cp = rng.randint(0x300, 0xFFFF)
+        else:
+            cp = rng.randint(0x10000, 0x10FFFF)
+        if not 0xD800 <= cp <= 0xDFFF:
+            return chr(cp)
+
+
+def unicode_soup(rng):
+    """Arbitrary code points in the host, bare or in brackets (repr() and NFKC paths)."""
+    body = "".join(random_code_point(rng) for _ in range(rng.randint(1, 6)))
+    if rng.random() < 0.5:
+        body = "[" + body + "]"
+    elif rng.random() < 0.5:
+        body = body + ".com"
+    return rng.choice(["https://", "http://", "myapp://"]) + body + rng.choice(["", "/", ":1"])
+
+
 def generate_uris():
     rng = random.Random(SEED)
     seen = set()
@@ -298,6 +324,7 @@ def generate_uris():
         (domain_soup, 220),
         (ipv4_soup, 100),
         (bracket_soup, 150),
+        (unicode_soup, 100),
     ):
         for _ in range(count * SCALE):
             add(generator(rng))
