@@ -9,8 +9,16 @@
 //! with `re.IGNORECASE`) accepts. The character tables at the bottom of the file were generated
 //! by enumerating every code point through Python 3.11's `re` and `str` methods.
 //!
-//! Nothing in this module panics: all slicing happens at ASCII delimiters found by `find`, and
-//! all other work goes through `char` iterators.
+//! `urlsplit` is CPython 3.11 with the gh-105704 (CVE-2025-0938) fix to bracket handling, as in
+//! 3.11.12+, 3.12.9+, 3.13.2+ and patched distribution builds. Unpatched 3.11.4 to 3.11.11 check
+//! the first bracketed substring of the whole netloc instead, so under them DOT accepts e.g.
+//! `https://[::1]x/` and `https://[::1]@x/`, which this port (like a patched Python) rejects.
+//!
+//! Nothing in this module panics: string slicing happens only at ASCII delimiters found by
+//! `find`/`split_once`, and the `[char]` matchers check bounds before they index.
+//!
+//! `tests/uri_golden/generate.py` runs DOT's real validator over generated URIs and
+//! `tests/uri_validator.rs` checks this port against its output, message for message.
 
 /// DOT's `AllowedURIValidator`, configured the way `Application.clean()` uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
