@@ -552,3 +552,99 @@ fn migrate_is_idempotent_and_leaves_django_databases_alone() {
         0
     );
 }
+
+#[test]
+fn older_dot_schemas_get_only_the_columns_they_have() {
+    // DOT 2.0's application table (migrations 0001–0006): no post_logout_redirect_uris,
+    // hash_client_secret, allowed_origins, registration_source or cimd_expires_at; client_id 100.
+    for backend in ALL {
+        let db = TestDb::empty(backend, "dot20");
+        let (id, dt, boolean) = match backend {
+            Backend::Sqlite => (
+                "integer NOT NULL PRIMARY KEY AUTOINCREMENT",
+                "datetime",
+                "bool",
+            ),
+            Backend::Postgres => (
+                "bigserial NOT NULL PRIMARY KEY",
+                "timestamp with time zone",
+                "boolean",
+            ),
+            Backend::MySql => (
+                "bigint AUTO_INCREMENT NOT NULL PRIMARY KEY",
+                "datetime(6)",
+                "bool",
+            ),
+        };
+        db.execute(&format!(
+            "CREATE TABLE {APP} (id {id}, client_id varchar(100) NOT NULL UNIQUE, redirect_uris text NOT NULL, \
+             client_type varchar(32) NOT NULL, authorization_grant_type varchar(32) NOT NULL, \
+             client_secret varchar(255) NOT NULL, name varchar(255) NOT NULL, user_id integer NULL, \
+             skip_authorization {boolean} NOT NULL, created {dt} NOT NULL, updated {dt} NOT NULL, \
+             algorithm varchar(5) NOT NULL)"
+        ));
+        let out = db.run(&[
+            "createapplication",
+            "public",
+            "password",
+            "--client-id",
+            "old",
+            "--hasher",
+            "pbkdf2_sha256",
+        ]);
+        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+        assert_eq!(db.count(APP), 1);
+        assert!(text_col(&db, "client_secret", "old")
+            .unwrap()
+            .starts_with("pbkdf2_sha256$"));
+        // Without hash_client_secret DOT always hashes: refusing --no-hash-client-secret is honest.
+        let out = db.run(&[
+            "createapplication",
+            "public",
+            "password",
+            "--no-hash-client-secret",
+        ]);
+        assert_eq!(code(&out), 2, "{backend:?}");
+        assert!(stderr(&out).contains("hash_client_secret"));
+        // A NOT NULL column DOT's model does not know: refused before writing, naming the column.
+        db.execute(&format!(
+            "ALTER TABLE {APP} ADD COLUMN tenant varchar(10) NOT NULL DEFAULT 'x'"
+        ));
+        let out = db.run(&[
+            "createapplication",
+            "public",
+            "password",
+            "--client-id",
+            "with-default",
+        ]);
+        assert_eq!(
+            code(&out),
+            0,
+            "a column with a default is fine: {}",
+            stderr(&out)
+        );
+        db.execute(&format!(
+            "ALTER TABLE {APP} ADD COLUMN region varchar(10) NULL"
+        ));
+        if backend != Backend::Sqlite {
+            db.execute(&format!("UPDATE {APP} SET region = 'eu'"));
+            db.execute(&format!(
+                "ALTER TABLE {APP} {}",
+                match backend {
+                    Backend::Postgres => "ALTER COLUMN region SET NOT NULL".to_string(),
+                    _ => "MODIFY region varchar(10) NOT NULL".to_string(),
+                }
+            ));
+            let out = db.run(&[
+                "createapplication",
+                "public",
+                "password",
+                "--client-id",
+                "refused",
+            ]);
+            assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
+            assert!(stderr(&out).contains("\"region\""), "{}", stderr(&out));
+            assert_eq!(db.count(APP), 2);
+        }
+    }
+}

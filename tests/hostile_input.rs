@@ -43,13 +43,22 @@ proptest! {
 fn non_utf8_arguments_are_usage_errors() {
     let db = TestDb::migrated(Backend::Sqlite, "utf8");
     for position in 0..3 {
-        let mut args: Vec<OsString> =
-            vec!["createapplication".into(), "public".into(), "password".into(), "--name".into(), "ok".into()];
+        let mut args: Vec<OsString> = vec![
+            "createapplication".into(),
+            "public".into(),
+            "password".into(),
+            "--name".into(),
+            "ok".into(),
+        ];
         let target = [1, 2, 4][position];
         args[target] = OsString::from_vec(vec![b'a', 0xff, 0xfe, b'z']);
         let out = db.oauthctl(&[]).args(&args).output().unwrap();
         assert_eq!(code(&out), 2, "{}", stderr(&out));
-        assert!(stderr(&out).to_lowercase().contains("utf-8"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).to_lowercase().contains("utf-8"),
+            "{}",
+            stderr(&out)
+        );
     }
     assert_eq!(db.count("oauth2_provider_application"), 0);
 }
@@ -62,10 +71,23 @@ fn huge_values_are_rejected_cleanly() {
         for flag in ["--name", "--client-id", "--client-secret"] {
             let out = db.run(&["createapplication", "public", "password", flag, &huge]);
             assert_eq!(code(&out), 2, "{backend:?} {flag}");
-            assert!(stderr(&out).contains("at most 255 characters (it has 100000)"), "{}", stderr(&out));
-            assert!(stderr(&out).len() < 2_000, "the error does not echo the value");
+            assert!(
+                stderr(&out).contains("at most 255 characters (it has 100000)"),
+                "{}",
+                stderr(&out)
+            );
+            assert!(
+                stderr(&out).len() < 2_000,
+                "the error does not echo the value"
+            );
         }
-        let out = db.run(&["createapplication", "public", "authorization-code", "--redirect-uris", &huge]);
+        let out = db.run(&[
+            "createapplication",
+            "public",
+            "authorization-code",
+            "--redirect-uris",
+            &huge,
+        ]);
         assert_eq!(code(&out), 2);
         assert_eq!(db.count("oauth2_provider_application"), 0, "{backend:?}");
     }
@@ -74,11 +96,27 @@ fn huge_values_are_rejected_cleanly() {
 #[test]
 fn table_overrides_must_be_plain_identifiers() {
     let db = TestDb::migrated(Backend::Sqlite, "ident");
-    for bad in ["x; DROP TABLE oauth2_provider_application", "a\"b", "a`b", "1abc", "", "schema.table", "é"] {
-        for flag in ["--application-table", "--user-table", "--access-token-table"] {
+    for bad in [
+        "x; DROP TABLE oauth2_provider_application",
+        "a\"b",
+        "a`b",
+        "1abc",
+        "",
+        "schema.table",
+        "é",
+    ] {
+        for flag in [
+            "--application-table",
+            "--user-table",
+            "--access-token-table",
+        ] {
             let out = db.run(&[flag, bad, "createapplication", "public", "password"]);
             assert_eq!(code(&out), 2, "{flag} {bad:?}: {}", stderr(&out));
-            assert!(stderr(&out).contains("plain SQL identifier"), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains("plain SQL identifier"),
+                "{}",
+                stderr(&out)
+            );
         }
     }
     assert_eq!(db.count("oauth2_provider_application"), 0);
@@ -98,12 +136,33 @@ fn garbage_secret_files_are_rejected() {
     for (content, expected) in cases {
         let path = dir.path().join("secret");
         std::fs::write(&path, content).unwrap();
-        let out = db.run(&["createapplication", "public", "password", "--client-secret-file", path.to_str().unwrap()]);
+        let out = db.run(&[
+            "createapplication",
+            "public",
+            "password",
+            "--client-secret-file",
+            path.to_str().unwrap(),
+        ]);
         assert_eq!(code(&out), 2, "{content:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains(expected), "{content:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{content:?}: {}",
+            stderr(&out)
+        );
     }
-    let out = db.run(&["createapplication", "public", "password", "--client-secret-file", dir.path().to_str().unwrap()]);
-    assert_eq!(code(&out), 1, "a directory is an I/O error: {}", stderr(&out));
+    let out = db.run(&[
+        "createapplication",
+        "public",
+        "password",
+        "--client-secret-file",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code(&out),
+        1,
+        "a directory is an I/O error: {}",
+        stderr(&out)
+    );
     assert_eq!(db.count("oauth2_provider_application"), 0);
 }
 
@@ -111,9 +170,19 @@ fn garbage_secret_files_are_rejected() {
 fn a_file_that_is_not_a_database_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not-a-db.sqlite3");
-    std::fs::write(&path, b"this is not sqlite, just text long enough to look like a header.....").unwrap();
+    std::fs::write(
+        &path,
+        b"this is not sqlite, just text long enough to look like a header.....",
+    )
+    .unwrap();
     let out = std::process::Command::new(common::bin())
-        .args(["--database-url", &format!("sqlite://{}", path.display()), "createapplication", "public", "password"])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", path.display()),
+            "createapplication",
+            "public",
+            "password",
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&out), 1, "{}", stderr(&out));

@@ -199,6 +199,7 @@ fn sqlite_options(url: &str) -> sqlx::sqlite::SqliteConnectOptions {
     sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .foreign_keys(true)
+        .create_if_missing(true)
 }
 
 async fn execute(backend: Backend, url: &str, sql: &str) {
