@@ -351,7 +351,7 @@ fn duplicates_conflict_and_if_not_exists_is_idempotent() {
 fn concurrent_creates_of_one_client_id_make_one_row() {
     for backend in ALL {
         let db = TestDb::migrated(backend, "race");
-        let children: Vec<_> = (0..6)
+        let children: Vec<_> = (0..10)
             .map(|_| {
                 db.oauthctl(&[
                     "createapplication",
