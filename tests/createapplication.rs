@@ -379,7 +379,7 @@ fn concurrent_creates_of_one_client_id_make_one_row() {
         );
         assert_eq!(
             codes.iter().filter(|c| **c == 3).count(),
-            5,
+            9,
             "{backend:?}: {codes:?}"
         );
         assert_eq!(db.count(APP), 1);
