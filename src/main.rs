@@ -1,1 +1,25 @@
-fn main() {}
+//! The `oauthctl` binary: parse, run, print any error once, exit with its documented code.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = oauthctl::Cli::parse();
+    oauthctl::init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(oauthctl::exit::RUNTIME);
+        }
+    };
+    match runtime.block_on(oauthctl::run(cli)) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::from(oauthctl::exit_code_for(&error))
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! One module per subcommand, each with an `Args` (its clap arguments) and a `run`.
+
+pub mod createapplication;
+pub mod migrate;
