@@ -16,6 +16,7 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -40,6 +41,7 @@ import django  # noqa: E402
 django.setup()
 # DOT 3.4 warns on every password grant (RFC 9700); the suite exercises that grant on purpose.
 warnings.filterwarnings("ignore", message=".*discouraged by RFC 9700.*")
+logging.getLogger("oauth2_provider").addFilter(lambda record: "discouraged by RFC 9700" not in record.getMessage())
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.contrib.auth.hashers import check_password, get_hasher, identify_hasher  # noqa: E402

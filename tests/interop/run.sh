@@ -109,6 +109,23 @@ export INTEROP_DB_NAME="$(db_name "$db_fresh")" INTEROP_DATABASE_URL="$(db_url "
 echo "== $backend: database 2 (oauthctl migrate): $INTEROP_DATABASE_URL"
 "$py" "$here/interop.py" oauthctl-db --results "$results" || echo "0 1" >>"$results"
 
+# ---- 3. catalogue-level schema diff of the two databases (compare_schema.py)
+schema_ref="$(db_name "$db_django")"; schema_new="$(db_name "$db_fresh")"
+case "$backend" in
+    postgres) schema_ref="${INTEROP_PG_USER:-postgres}@${INTEROP_PG_HOST:-127.0.0.1}:${INTEROP_PG_PORT:-5432}/$db_django"
+              schema_new="${INTEROP_PG_USER:-postgres}@${INTEROP_PG_HOST:-127.0.0.1}:${INTEROP_PG_PORT:-5432}/$db_fresh" ;;
+    mysql) schema_ref="${INTEROP_MYSQL_USER:-root}@${INTEROP_MYSQL_HOST:-127.0.0.1}:${INTEROP_MYSQL_PORT:-3306}/$db_django"
+           schema_new="${INTEROP_MYSQL_USER:-root}@${INTEROP_MYSQL_HOST:-127.0.0.1}:${INTEROP_MYSQL_PORT:-3306}/$db_fresh" ;;
+esac
+if "$py" "$here/compare_schema.py" -q --require-no-user-fk "$backend" "$schema_ref" "$schema_new" >"$work/schema.log" 2>&1; then
+    echo "PASS [$backend/schema] oauthctl migrate's schema equals Django migrate's ($(tail -n1 "$work/schema.log"))"
+    echo "1 0" >>"$results"
+else
+    echo "FAIL [$backend/schema] oauthctl migrate's schema differs from Django migrate's:"
+    sed 's/^/      /' "$work/schema.log"
+    printf '0 1\n# [%s/schema] oauthctl migrate schema vs Django migrate\n' "$backend" >>"$results"
+fi
+
 # ---- summary
 passed=0; failed=0
 while read -r p f; do
