@@ -618,17 +618,25 @@ def phase_django_db(suite, tmpdir):
         ("many errors at once", ["bogus", "bogus-grant", "--redirect-uris", "ftp://x", "--user", "999999", "--algorithm", "XX"]),
     ]
     for label, args in negatives:
-        def negative(args=args):
+        seen = {}
+
+        def negative(args=args, seen=seen):
             before = app_count()
             run = oauthctl(["createapplication", *args])
-            after = app_count()
+            seen["run"] = run
             eq(f"exit code ({run.describe()})", run.rc, 2)
-            eq("application count", after, before)
+            eq("application count", app_count(), before)
+            eq("stdout", run.stdout, "")
+        suite.check(f"invalid: {label} -> exit 2, nothing written", negative)
+
+        def message(args=args, seen=seen):
+            assert "run" in seen, "oauthctl did not run"
+            before = app_count()
             dot_out, _ = run_dot_createapplication(args)
-            eq("DOT count (DOT must not write either)", app_count(), before)
+            eq("DOT's count (DOT must not write either)", app_count(), before)
             assert dot_out.startswith("Please correct the following errors:"), f"DOT said {dot_out!r}"
-            eq("stderr vs DOT's message", run.stderr.strip(), dot_out.strip())
-        suite.check(f"invalid: {label} -> exit 2, DOT's exact message on stderr, nothing written", negative)
+            eq("stderr vs DOT's message", seen["run"].stderr.strip(), dot_out.strip())
+        suite.check(f"invalid: {label} -> stderr is exactly DOT's message", message)
 
     def missing_positionals():
         before = app_count()
