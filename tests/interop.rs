@@ -22,13 +22,17 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(900);
 const RUN_TIMEOUT: Duration = Duration::from_secs(900);
 
 fn interop_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("interop")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
 }
 
 /// Runs `cmd` in its own process group, echoing stdout and stderr line by line with `label`.
 /// Returns the exit status and every stdout line. Kills the whole group on timeout.
 fn run_echoed(label: &str, mut cmd: Command, timeout: Duration) -> (ExitStatus, Vec<String>) {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.process_group(0);
     let mut child = cmd
         .spawn()
@@ -91,7 +95,10 @@ fn interop(backend: &str) {
     let mut setup = Command::new("bash");
     setup.arg(dir.join("setup_venv.sh"));
     let (status, _) = run_echoed(&format!("{backend} setup"), setup, SETUP_TIMEOUT);
-    assert!(status.success(), "tests/interop/setup_venv.sh failed: {status}");
+    assert!(
+        status.success(),
+        "tests/interop/setup_venv.sh failed: {status}"
+    );
 
     let mut run = Command::new("bash");
     run.arg(dir.join("run.sh"))
