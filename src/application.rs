@@ -23,6 +23,9 @@ const REDIRECTING_GRANTS: &[&str] = &["authorization-code", "implicit", "openid-
 /// Grants with which HS256 is refused (the token reaches a public agent).
 const HS256_FORBIDDEN_GRANTS: &[&str] = &["implicit", "openid-hybrid"];
 
+/// The first line of DOT's validation report.
+pub const REPORT_HEADER: &str = "Please correct the following errors:";
+
 pub const UNIQUE_CLIENT_ID_MESSAGE: &str = "Application with this Client ID already exists.";
 
 /// The application fields after DOT's rule that empty options fall back to model defaults.
@@ -153,7 +156,7 @@ impl FieldErrors {
 
 impl std::fmt::Display for FieldErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Please correct the following errors:")?;
+        write!(f, "{REPORT_HEADER}")?;
         for (field, messages) in &self.fields {
             write!(f, "\n - {field}: {}", repr_list(messages))?;
         }
