@@ -318,3 +318,115 @@ pub fn stderr(out: &Output) -> String {
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
+
+impl TestDb {
+    /// The database's name (PostgreSQL/MySQL) or file stem (SQLite).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SQLite file path, for SQLite databases.
+    pub fn sqlite_path(&self) -> Option<String> {
+        self.url.strip_prefix("sqlite://").map(str::to_string)
+    }
+
+    /// Executes several statements in order on one connection.
+    pub fn execute_many(&self, statements: &[String]) {
+        let (backend, url) = (self.backend, self.url.clone());
+        runtime().block_on(async move {
+            macro_rules! run_all {
+                ($conn:expr) => {{
+                    let mut c = $conn;
+                    for sql in statements {
+                        sqlx::raw_sql(sql)
+                            .execute(&mut c)
+                            .await
+                            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    }
+                }};
+            }
+            match backend {
+                Backend::Sqlite => {
+                    run_all!(sqlx::SqliteConnection::connect_with(&sqlite_options(&url))
+                        .await
+                        .unwrap())
+                }
+                Backend::Postgres => run_all!(sqlx::PgConnection::connect(&url).await.unwrap()),
+                Backend::MySql => run_all!(sqlx::MySqlConnection::connect(&url).await.unwrap()),
+            }
+        });
+    }
+
+    /// Holds oauthctl's cleartokens run lock for this database, as a concurrent run would, until
+    /// the returned value is dropped.
+    pub fn hold_cleanup_lock(&self) -> HeldLock {
+        let (backend, url, name) = (self.backend, self.url.clone(), self.name.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime().block_on(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        let path = oauthctl::db::sqlite::cleanup_lock_path(
+                            url.trim_start_matches("sqlite://"),
+                        );
+                        let file = std::fs::OpenOptions::new()
+                            .create(true)
+                            .truncate(false)
+                            .write(true)
+                            .open(&path)
+                            .unwrap();
+                        fs4::FileExt::try_lock(&file).unwrap();
+                        ready_tx.send(()).unwrap();
+                        let _ = release_rx.recv();
+                        drop(file);
+                    }
+                    Backend::Postgres => {
+                        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                        let _: Option<String> =
+                            sqlx::query_scalar("SELECT pg_advisory_lock($1)::text")
+                                .bind(oauthctl::db::postgres::CLEANUP_LOCK_KEY)
+                                .fetch_one(&mut c)
+                                .await
+                                .unwrap();
+                        ready_tx.send(()).unwrap();
+                        let _ = release_rx.recv();
+                        c.close().await.unwrap();
+                    }
+                    Backend::MySql => {
+                        let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
+                        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+                            .bind(oauthctl::db::mysql::cleanup_lock_name(&name))
+                            .fetch_one(&mut c)
+                            .await
+                            .unwrap();
+                        assert_eq!(got, Some(1));
+                        ready_tx.send(()).unwrap();
+                        let _ = release_rx.recv();
+                        c.close().await.unwrap();
+                    }
+                }
+            })
+        });
+        ready_rx.recv().expect("lock holder failed");
+        HeldLock {
+            release: Some(release_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+/// A run lock held by the test; released on drop.
+pub struct HeldLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
