@@ -20,7 +20,9 @@ const UNITS: i64 = 3_000;
 const KILLS: usize = 20;
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn args() -> Vec<&'static str> {
@@ -39,7 +41,11 @@ fn crash(backend: Backend) {
     let reference = TestDb::migrated(backend, "crashref");
     seed(&reference, UNITS, now());
     let started = Instant::now();
-    let out = reference.oauthctl(&args()).env("OAUTHCTL_NOW", NOW).output().unwrap();
+    let out = reference
+        .oauthctl(&args())
+        .env("OAUTHCTL_NOW", NOW)
+        .output()
+        .unwrap();
     let full_run = started.elapsed();
     assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
 
@@ -59,7 +65,10 @@ fn crash(backend: Backend) {
     let mut remaining_before = total(&db);
     while hits < KILLS {
         attempts += 1;
-        assert!(attempts < KILLS * 4, "{backend:?}: the runs kept finishing before the kill");
+        assert!(
+            attempts < KILLS * 4,
+            "{backend:?}: the runs kept finishing before the kill"
+        );
         // Kill early in the remaining work: each kill costs progress, so aim at the first
         // third of what is left, and sometimes at the very start (connect, lock, set-up).
         let work_left = (remaining_before - final_rows).max(0) as u64;
@@ -90,12 +99,22 @@ fn crash(backend: Backend) {
                 stderr(&out)
             );
         }
-        assert_eq!(dangling(&db), vec![], "{backend:?}: dangling references after a kill at {delay} ms");
+        assert_eq!(
+            dangling(&db),
+            vec![],
+            "{backend:?}: dangling references after a kill at {delay} ms"
+        );
         // The lock is free: a dry run needs none, so check with a real run that is refused
         // only if the killed run's lock survived it. `--max-duration 1ms` stops it before its
         // first batch.
         let probe = db
-            .oauthctl(&["cleartokens", "--max-duration", "0.001", "--refresh-token-expire-seconds", EXPIRE_SECONDS])
+            .oauthctl(&[
+                "cleartokens",
+                "--max-duration",
+                "0.001",
+                "--refresh-token-expire-seconds",
+                EXPIRE_SECONDS,
+            ])
             .env("OAUTHCTL_NOW", NOW)
             .output()
             .unwrap();
@@ -109,12 +128,19 @@ fn crash(backend: Backend) {
         assert!(remaining <= remaining_before);
         remaining_before = remaining;
     }
-    let out = db.oauthctl(&args()).env("OAUTHCTL_NOW", NOW).output().unwrap();
+    let out = db
+        .oauthctl(&args())
+        .env("OAUTHCTL_NOW", NOW)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
     assert_eq!(dangling(&db), vec![]);
     let (a, b) = (snapshot(&db), snapshot(&reference));
     assert_eq!(a.len(), b.len(), "{backend:?}: row counts differ");
-    assert!(a == b, "{backend:?}: final rows differ from a never-interrupted run's");
+    assert!(
+        a == b,
+        "{backend:?}: final rows differ from a never-interrupted run's"
+    );
     println!(
         "RELIABILITY crash {backend:?}: rows seeded {}, SIGKILLs mid-run {hits} (+{finished_first} that came after the run ended), uninterrupted run {} ms, final rows ({}) equal a never-interrupted run's",
         seeded.rows,

@@ -20,17 +20,23 @@ use sqlx::Connection;
 const NOW: &str = "2026-11-26T20:00:00.500000Z";
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn cleartokens(url: &str, extra: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new(common::bin());
-    cmd.args(["cleartokens", "--refresh-token-expire-seconds", EXPIRE_SECONDS])
-        .args(extra)
-        .env("DATABASE_URL", url)
-        .env("OAUTHCTL_NOW", NOW)
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null());
+    cmd.args([
+        "cleartokens",
+        "--refresh-token-expire-seconds",
+        EXPIRE_SECONDS,
+    ])
+    .args(extra)
+    .env("DATABASE_URL", url)
+    .env("OAUTHCTL_NOW", NOW)
+    .env_remove("RUST_LOG")
+    .stdin(std::process::Stdio::null());
     cmd.output().unwrap()
 }
 
@@ -58,7 +64,10 @@ fn unreachable_host_exits_1_with_one_line() {
         let out = cleartokens(url, &[]);
         let line = one_line_error(&out, url);
         assert!(line.contains("cannot connect"), "{line}");
-        assert!(!line.contains("s3cretpw") && !stdout(&out).contains("s3cretpw"), "{line}");
+        assert!(
+            !line.contains("s3cretpw") && !stdout(&out).contains("s3cretpw"),
+            "{line}"
+        );
         assert!(started.elapsed() < Duration::from_secs(20));
         println!("RELIABILITY fault unreachable {url}: exit 1: {line}");
     }
@@ -81,7 +90,9 @@ fn missing_database_exits_1_with_one_line() {
 fn wrong_password_exits_1_and_never_shows_it_mariadb() {
     let db = TestDb::migrated(Backend::MySql, "wrongpw");
     let user = format!("u{}", &db.name()[db.name().len() - 12..]);
-    db.execute(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'RightPw-123'"));
+    db.execute(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'RightPw-123'"
+    ));
     db.execute(&format!("GRANT ALL ON {}.* TO '{user}'@'%'", db.name()));
     let base = db.url.split_once("@").unwrap().1.to_string();
     let wrong = format!("mysql://{user}:WrongPw-456@{base}");
@@ -126,11 +137,15 @@ fn user_without_delete_privilege_changes_nothing() {
         let url = match backend {
             Backend::Postgres => {
                 db.execute(&format!("CREATE ROLE {user} LOGIN"));
-                db.execute(&format!("GRANT SELECT, UPDATE ON ALL TABLES IN SCHEMA public TO {user}"));
+                db.execute(&format!(
+                    "GRANT SELECT, UPDATE ON ALL TABLES IN SCHEMA public TO {user}"
+                ));
                 db.url.replacen("postgres@", &format!("{user}@"), 1)
             }
             _ => {
-                db.execute(&format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'"));
+                db.execute(&format!(
+                    "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'"
+                ));
                 db.execute(&format!(
                     "GRANT SELECT, UPDATE, INSERT, CREATE TEMPORARY TABLES ON {}.* TO '{user}'@'%'",
                     db.name()
@@ -146,14 +161,19 @@ fn user_without_delete_privilege_changes_nothing() {
             err.to_lowercase().contains("denied"),
             "{backend:?}: says permission denied: {err}"
         );
-        assert!(snapshot(&db) == before, "{backend:?}: nothing deleted, nothing half-done");
+        assert!(
+            snapshot(&db) == before,
+            "{backend:?}: nothing deleted, nothing half-done"
+        );
         println!(
             "RELIABILITY fault no DELETE grant {backend:?}: exit 1, nothing changed: {}",
             err.lines().last().unwrap_or("")
         );
         match backend {
             Backend::Postgres => {
-                db.execute(&format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {user}"));
+                db.execute(&format!(
+                    "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {user}"
+                ));
                 db.execute(&format!("DROP ROLE {user}"));
             }
             _ => db.execute(&format!("DROP USER '{user}'@'%'")),
@@ -200,9 +220,16 @@ fn row_locked_by_another_transaction_then_committed() {
         let out = cleartokens(&db.url, &["--batch-size", "50", "-v"]);
         let took = started.elapsed();
         let holder_result = holder.join().unwrap();
-        assert_eq!(holder_result, Ok(()), "{backend:?}: the lock holder's commit failed");
+        assert_eq!(
+            holder_result,
+            Ok(()),
+            "{backend:?}: the lock holder's commit failed"
+        );
         assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert!(!ids(&db, GRANT).contains(&victim), "{backend:?}: the row was deleted after the holder committed");
+        assert!(
+            !ids(&db, GRANT).contains(&victim),
+            "{backend:?}: the row was deleted after the holder committed"
+        );
         assert_eq!(dangling(&db), vec![]);
         let retries = stderr(&out).matches("retrying").count();
         println!(

@@ -27,7 +27,14 @@ fn live_traffic(backend: Backend) {
     let writer = {
         let stop = stop.clone();
         let refreshable = seeded.refreshable.clone();
-        spawn_writer(backend, db.url.clone(), WRITER_TASKS, 10_000_000, refreshable, stop)
+        spawn_writer(
+            backend,
+            db.url.clone(),
+            WRITER_TASKS,
+            10_000_000,
+            refreshable,
+            stop,
+        )
     };
     // Let the writer reach full speed before cleanup starts.
     std::thread::sleep(Duration::from_millis(500));
@@ -70,22 +77,43 @@ fn live_traffic(backend: Backend) {
         report.ops,
         &report.errors[..report.errors.len().min(5)]
     );
-    assert!(report.ops > 100, "{backend:?}: writer barely ran ({})", report.ops);
+    assert!(
+        report.ops > 100,
+        "{backend:?}: writer barely ran ({})",
+        report.ops
+    );
 
     // Nothing live was deleted: seeded rows DOT keeps (unless the writer revoked them) and
     // everything the writer left live.
     let (at, rtk, idt, grant) = (ids(&db, AT), ids(&db, RT), ids(&db, IDT), ids(&db, GRANT));
-    let missing = |what: &str, want: &std::collections::BTreeSet<i64>, have: &std::collections::BTreeSet<i64>| {
+    let missing = |what: &str,
+                   want: &std::collections::BTreeSet<i64>,
+                   have: &std::collections::BTreeSet<i64>| {
         let lost: Vec<i64> = want.difference(have).copied().take(10).collect();
-        assert!(lost.is_empty(), "{backend:?}: live {what} deleted: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "{backend:?}: live {what} deleted: {lost:?}"
+        );
     };
-    let keep_at = seeded.keep_at.difference(&report.touched_at).copied().collect();
-    let keep_rt = seeded.keep_rt.difference(&report.touched_rt).copied().collect();
+    let keep_at = seeded
+        .keep_at
+        .difference(&report.touched_at)
+        .copied()
+        .collect();
+    let keep_rt = seeded
+        .keep_rt
+        .difference(&report.touched_rt)
+        .copied()
+        .collect();
     missing("access tokens (seeded)", &keep_at, &at);
     missing("refresh tokens (seeded)", &keep_rt, &rtk);
     // A revoked access token is deleted; its (expired) ID token is then DOT's to delete. Seeded
     // ID token i belongs to access token i.
-    let keep_idt = seeded.keep_idt.difference(&report.touched_at).copied().collect();
+    let keep_idt = seeded
+        .keep_idt
+        .difference(&report.touched_at)
+        .copied()
+        .collect();
     missing("ID tokens (seeded)", &keep_idt, &idt);
     missing("grants (seeded)", &seeded.keep_grant, &grant);
     missing("access tokens (writer)", &report.live_at, &at);
@@ -100,7 +128,10 @@ fn live_traffic(backend: Backend) {
         ("grants", &seeded.delete_grant, &grant),
     ] {
         let left: Vec<i64> = gone.intersection(have).copied().take(10).collect();
-        assert!(left.is_empty(), "{backend:?}: deletable {what} left: {left:?}");
+        assert!(
+            left.is_empty(),
+            "{backend:?}: deletable {what} left: {left:?}"
+        );
     }
     assert_eq!(dangling(&db), vec![], "{backend:?}: dangling references");
 

@@ -18,7 +18,9 @@ const NOW: &str = "2026-11-26T20:00:00.500000Z";
 const UNITS: i64 = 4_000;
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(NOW)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn args() -> Vec<&'static str> {
@@ -36,7 +38,11 @@ fn overlap(backend: Backend, runs: usize) {
     seed(&db, UNITS, now());
     let reference = TestDb::migrated(backend, "overlapref");
     seed(&reference, UNITS, now());
-    let single = reference.oauthctl(&args()).env("OAUTHCTL_NOW", NOW).output().unwrap();
+    let single = reference
+        .oauthctl(&args())
+        .env("OAUTHCTL_NOW", NOW)
+        .output()
+        .unwrap();
     assert_eq!(code(&single), 0, "{backend:?}: {}", stderr(&single));
 
     // Start them together: each thread spawns its process as the barrier opens.
@@ -75,7 +81,10 @@ fn overlap(backend: Backend, runs: usize) {
             err.contains("another oauthctl cleartokens run"),
             "{backend:?}: {err}"
         );
-        assert!(*took < Duration::from_secs(5), "{backend:?}: refused after {took:?}");
+        assert!(
+            *took < Duration::from_secs(5),
+            "{backend:?}: refused after {took:?}"
+        );
         slowest = slowest.max(*took);
     }
     assert_eq!(dangling(&db), vec![]);

@@ -259,7 +259,10 @@ pub fn snapshot(db: &TestDb) -> Vec<String> {
     };
     let mut out = Vec::new();
     for (table, cols) in [
-        (AT, vec!["id", "expires", "id_token_id", "source_refresh_token_id"]),
+        (
+            AT,
+            vec!["id", "expires", "id_token_id", "source_refresh_token_id"],
+        ),
         (RT, vec!["id", "access_token_id", "revoked"]),
         (IDT, vec!["id", "expires"]),
         (GRANT, vec!["id", "expires"]),
