@@ -173,13 +173,14 @@ impl MySqlStore {
                 cutoffs,
             );
             let mut sql = Sql::new(Params::Question, '`');
-            sql.push("UPDATE ")
-                .ident(&tables.access_token)
-                .push(&format!(
-                    " s JOIN {batch} b ON s.`source_refresh_token_id` = b.`id` JOIN "
-                ))
+            // STRAIGHT_JOIN: the scratch table drives, every other table is a key lookup.
+            // Left to itself the optimizer may scan (and, with locking reads, lock) a whole
+            // token table, which blocks and deadlocks the server's own writes.
+            sql.push(&format!("UPDATE {batch} b STRAIGHT_JOIN "))
                 .ident(table)
-                .push(" t ON t.`id` = b.`id`")
+                .push(" t ON t.`id` = b.`id` STRAIGHT_JOIN ")
+                .ident(&tables.access_token)
+                .push(" s ON s.`source_refresh_token_id` = b.`id`")
                 .append(joins)
                 .push(" SET s.`source_refresh_token_id` = NULL WHERE ")
                 .append(condition);
@@ -188,9 +189,10 @@ impl MySqlStore {
             })?;
         }
         let mut sql = Sql::new(Params::Question, '`');
-        sql.push("DELETE t FROM ")
+        // STRAIGHT_JOIN, as above: only the batch's rows are read and locked.
+        sql.push(&format!("DELETE t FROM {batch} b STRAIGHT_JOIN "))
             .ident(table)
-            .push(&format!(" t JOIN {batch} b ON b.`id` = t.`id` WHERE "));
+            .push(" t ON t.`id` = b.`id` WHERE ");
         predicates::step_condition(&mut sql, tables, step, cutoffs);
         let deleted = query_for(&sql)
             .execute(&mut *tx)
