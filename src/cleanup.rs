@@ -777,15 +777,19 @@ pub async fn run(
                     total_batches += 1;
                 }
                 report.deleted += outcome.deleted;
-                tracing::info!(
-                    step = ?step,
-                    batch = report.batches,
-                    after_id,
-                    candidates = outcome.candidates,
-                    deleted = outcome.deleted,
-                    seconds = last_batch.as_secs_f64(),
-                    "batch committed"
-                );
+                if outcome.candidates > 0 {
+                    tracing::info!(
+                        step = ?step,
+                        batch = report.batches,
+                        after_id,
+                        candidates = outcome.candidates,
+                        deleted = outcome.deleted,
+                        seconds = last_batch.as_secs_f64(),
+                        "batch committed"
+                    );
+                } else {
+                    tracing::debug!(step = ?step, after_id, "no more matching rows");
+                }
                 progress.show(
                     &format!(
                         "cleartokens: {}: {} deleted in {} batches ({:.1} s)",

@@ -4,9 +4,9 @@
 //!
 //! Cleanup batches: one consistent (non-locking, READ COMMITTED) read collects the next
 //! candidate ids into a session TEMPORARY table; then one short transaction nulls
-//! `source_refresh_token_id` and deletes the candidates that still match, each statement joining
-//! the scratch table on the primary key and re-checking the condition with locking reads. The
-//! FKs are immediate here, so the UPDATE must come before the DELETE. The run lock is
+//! `source_refresh_token_id` for the candidates that still match (joined on the primary key,
+//! re-checked with locking reads) and deletes the rows of the candidates' primary key range that
+//! match. The FKs are immediate here, so the UPDATE must come before the DELETE. The run lock is
 //! `GET_LOCK`, held on a dedicated connection.
 
 use std::str::FromStr;
@@ -188,12 +188,21 @@ impl MySqlStore {
                 format!("nulling {}.source_refresh_token_id", tables.access_token)
             })?;
         }
+        // A single-table DELETE over the candidates' primary key range, re-checking the
+        // condition: it deletes as it scans, where a DELETE joined to the scratch table would
+        // buffer every row and look it up twice. A row that only began to match since the
+        // candidates were read may go too (it matches DOT's condition now); if a refresh token
+        // among those is still referenced, the FK stops the batch and the retry re-reads.
         let mut sql = Sql::new(Params::Question, '`');
-        // STRAIGHT_JOIN, as above: only the batch's rows are read and locked.
-        sql.push(&format!("DELETE t FROM {batch} b STRAIGHT_JOIN "))
+        let qualified = quoted(table, '`');
+        sql.push("DELETE FROM ")
             .ident(table)
-            .push(" t ON t.`id` = b.`id` WHERE ");
-        predicates::step_condition(&mut sql, tables, step, cutoffs);
+            .push(&format!(" WHERE {qualified}.`id` > "))
+            .bind(Value::Int(Some(after_id)))
+            .push(&format!(" AND {qualified}.`id` <= "))
+            .bind(Value::Int(last_id))
+            .push(" AND ");
+        predicates::step_condition_on(&mut sql, tables, step, cutoffs, &qualified);
         let deleted = query_for(&sql)
             .execute(&mut *tx)
             .await

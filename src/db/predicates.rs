@@ -92,11 +92,23 @@ impl Sql {
 ///
 /// Only called for steps that run ([`Cutoffs::runs`]); a skipped step's condition is `FALSE`.
 pub(crate) fn step_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs: &Cutoffs) {
+    step_condition_on(sql, tables, step, cutoffs, "t")
+}
+
+/// [`step_condition`] with the step's table referred to as `t` (an alias, or the quoted table
+/// name where the dialect allows no alias, as in MySQL's single-table DELETE).
+pub(crate) fn step_condition_on(
+    sql: &mut Sql,
+    tables: &Tables,
+    step: Step,
+    cutoffs: &Cutoffs,
+    t: &str,
+) {
     match step {
         // Q(revoked__lte=refresh_revoked_at)
         Step::RevokedRefreshTokens => match cutoffs.refresh_revoked_at {
             Some(cut) => {
-                sql.col("t", "revoked").push(" <= ").time(cut);
+                sql.col(t, "revoked").push(" <= ").time(cut);
             }
             None => {
                 sql.push("1 = 0");
@@ -104,22 +116,22 @@ pub(crate) fn step_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
         },
         // Q(revoked__isnull=True, access_token__isnull=True)
         Step::OrphanedRefreshTokens => {
-            sql.col("t", "revoked")
+            sql.col(t, "revoked")
                 .push(" IS NULL AND ")
-                .col("t", "access_token_id")
+                .col(t, "access_token_id")
                 .push(" IS NULL");
         }
         // Q(revoked__isnull=True, access_token__expires__lte=refresh_expire_at): DOT's INNER JOIN,
         // as EXISTS on the access token's primary key.
         Step::ExpiredRefreshTokens => match cutoffs.refresh_expire_at {
             Some(cut) => {
-                sql.col("t", "revoked")
+                sql.col(t, "revoked")
                     .push(" IS NULL AND EXISTS (SELECT 1 FROM ")
                     .ident(&tables.access_token)
                     .push(" a WHERE ")
                     .col("a", "id")
                     .push(" = ")
-                    .col("t", "access_token_id")
+                    .col(t, "access_token_id")
                     .push(" AND ")
                     .col("a", "expires")
                     .push(" <= ")
@@ -132,7 +144,7 @@ pub(crate) fn step_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
         },
         // Q(refresh_token__isnull=True, expires__lt=now)
         Step::ExpiredAccessTokens => {
-            sql.col("t", "expires")
+            sql.col(t, "expires")
                 .push(" < ")
                 .time(cutoffs.now)
                 .push(" AND NOT EXISTS (SELECT 1 FROM ")
@@ -140,12 +152,12 @@ pub(crate) fn step_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
                 .push(" r WHERE ")
                 .col("r", "access_token_id")
                 .push(" = ")
-                .col("t", "id")
+                .col(t, "id")
                 .push(")");
         }
         // Q(access_token__isnull=True, expires__lt=now)
         Step::ExpiredIdTokens => {
-            sql.col("t", "expires")
+            sql.col(t, "expires")
                 .push(" < ")
                 .time(cutoffs.now)
                 .push(" AND NOT EXISTS (SELECT 1 FROM ")
@@ -153,12 +165,12 @@ pub(crate) fn step_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
                 .push(" a WHERE ")
                 .col("a", "id_token_id")
                 .push(" = ")
-                .col("t", "id")
+                .col(t, "id")
                 .push(")");
         }
         // Q(expires__lt=now)
         Step::ExpiredGrants => {
-            sql.col("t", "expires").push(" < ").time(cutoffs.now);
+            sql.col(t, "expires").push(" < ").time(cutoffs.now);
         }
     }
 }
