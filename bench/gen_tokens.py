@@ -43,6 +43,7 @@ deletable became so within the last day. Deterministic for a given (--seed, -n, 
 import argparse
 import datetime as _dt
 import hashlib
+import json
 import os
 import random
 import sys
@@ -452,23 +453,42 @@ def write_postgres(conn, tables):
         cur.execute(f'VACUUM (ANALYZE) "{TABLES[key]}"')
 
 
-def write_mysql(conn, tables):
+def write_mysql(conn, tables, tsv_dir=None):
+    """LOAD DATA LOCAL INFILE from TSV files (kept in tsv_dir when given, for --from-tsv reloads)."""
     cur = conn.cursor()
-    cur.execute("SET SESSION foreign_key_checks = 0")
-    cur.execute("SET SESSION unique_checks = 0")
-    with tempfile.TemporaryDirectory(prefix="gen_tokens_") as tmp:
-        for key, cols, it in tables:
-            path = os.path.join(tmp, key + ".tsv")
+    tmp = None
+    if tsv_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="gen_tokens_")
+        tsv_dir = tmp.name
+    os.makedirs(tsv_dir, exist_ok=True)
+    manifest = []
+    for key, cols, it in tables:
+        path = os.path.join(tsv_dir, key + ".tsv")
+        if it is not None:
             with open(path, "w", encoding="utf-8", newline="\n") as f:
                 w = f.write
                 for r in it:
                     w("\t".join("\\N" if v is None else v for v in r))
                     w("\n")
-            cur.execute("START TRANSACTION")
-            cur.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE `{TABLES[key]}` CHARACTER SET utf8mb4 "
-                        f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' ({', '.join(cols)})", (path,))
-            cur.execute("COMMIT")
-            os.unlink(path)
+        manifest.append((key, cols))
+    if tmp is None:
+        with open(os.path.join(tsv_dir, "manifest.json"), "w") as f:
+            json.dump(manifest, f)
+    load_mysql_tsv(conn, tsv_dir, manifest)
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def load_mysql_tsv(conn, tsv_dir, manifest):
+    cur = conn.cursor()
+    cur.execute("SET SESSION foreign_key_checks = 0")
+    cur.execute("SET SESSION unique_checks = 0")
+    for key, cols in manifest:
+        cur.execute("START TRANSACTION")
+        cur.execute(f"LOAD DATA LOCAL INFILE %s INTO TABLE `{TABLES[key]}` CHARACTER SET utf8mb4 "
+                    f"FIELDS TERMINATED BY '\\t' LINES TERMINATED BY '\\n' ({', '.join(cols)})",
+                    (os.path.join(tsv_dir, key + ".tsv"),))
+        cur.execute("COMMIT")
     cur.execute("SET SESSION foreign_key_checks = 1")
     cur.execute("SET SESSION unique_checks = 1")
     for key in ("at", "rt", "idt", "grant", "app"):
@@ -505,25 +525,41 @@ def expected_deletions(d, now, rte_s):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", required=True)
-    ap.add_argument("-n", type=int, required=True, help="number of tokens across the four token tables")
+    ap.add_argument("-n", type=int, default=0, help="number of tokens across the four token tables")
     ap.add_argument("--mix", choices=["backlog", "steady"], default="backlog")
     ap.add_argument("--now", default="2026-11-26T20:00:00Z", help="the instant the run will use (RFC 3339)")
     ap.add_argument("--seed", default="1")
     ap.add_argument("--rte", type=int, default=14 * 86400,
                     help="REFRESH_TOKEN_EXPIRE_SECONDS the run will use (places idle vs live RTs)")
     ap.add_argument("--summary", action="store_true", help="print per-table totals and expected deletions")
+    ap.add_argument("--keep-tsv", metavar="DIR", help="MySQL: keep the loaded TSV files in DIR (for --from-tsv)")
+    ap.add_argument("--from-tsv", metavar="DIR", help="MySQL: load the TSV files kept by --keep-tsv instead of "
+                    "generating (same rows, much faster); -n/--mix/--seed are then ignored")
     args = ap.parse_args(argv)
 
     t0 = time.monotonic()
     now = parse_now(args.now)
-    backend, conn = connect(args.database_url, local_infile=True) if args.database_url.startswith(
-        ("mysql", "mariadb")) else connect(args.database_url)
+    mysql = args.database_url.startswith(("mysql", "mariadb"))
+    backend, conn = connect(args.database_url, local_infile=True) if mysql else connect(args.database_url)
+    if args.from_tsv:
+        if backend != "mysql":
+            raise SystemExit("--from-tsv is for MySQL/MariaDB only")
+        setup_parents(backend, conn, now)
+        with open(os.path.join(args.from_tsv, "manifest.json")) as f:
+            load_mysql_tsv(conn, args.from_tsv, json.load(f))
+        print(f"gen_tokens: reloaded {args.from_tsv} in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+        return 0
     app_id, user_id = setup_parents(backend, conn, now)
     d = build(args.n, args.mix, now, args.rte, args.seed)
     rnd = random.Random(f"{args.seed}/values")
     native = uuid_is_native(backend, conn.cursor())
     tables = list(rows(d, backend, rnd, native, app_id, user_id))
-    {"sqlite": write_sqlite, "postgres": write_postgres, "mysql": write_mysql}[backend](conn, tables)
+    if backend == "sqlite":
+        write_sqlite(conn, tables)
+    elif backend == "postgres":
+        write_postgres(conn, tables)
+    else:
+        write_mysql(conn, tables, args.keep_tsv)
     conn.close()
     total = len(d.at_created) + len(d.rt_created) + len(d.idt_created) + len(d.g_created)
     print(f"gen_tokens: {total} rows ({args.mix}, seed {args.seed}) into {backend} in {time.monotonic() - t0:.1f}s",
