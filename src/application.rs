@@ -6,7 +6,7 @@
 
 use crate::hashing::is_django_hash;
 use crate::pyrepr::{repr_list, repr_str};
-use crate::uri_validator::UriValidator;
+use crate::uri_validator::{py_split_whitespace, UriValidator};
 
 pub const CLIENT_TYPES: &[&str] = &["confidential", "public"];
 pub const GRANT_TYPES: &[&str] = &[
@@ -22,6 +22,9 @@ pub const ALGORITHMS: &[&str] = &["", "RS256", "HS256"];
 const REDIRECTING_GRANTS: &[&str] = &["authorization-code", "implicit", "openid-hybrid"];
 /// Grants with which HS256 is refused (the token reaches a public agent).
 const HS256_FORBIDDEN_GRANTS: &[&str] = &["implicit", "openid-hybrid"];
+
+/// The first line of DOT's validation report.
+pub const REPORT_HEADER: &str = "Please correct the following errors:";
 
 pub const UNIQUE_CLIENT_ID_MESSAGE: &str = "Application with this Client ID already exists.";
 
@@ -153,7 +156,7 @@ impl FieldErrors {
 
 impl std::fmt::Display for FieldErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Please correct the following errors:")?;
+        write!(f, "{REPORT_HEADER}")?;
         for (field, messages) in &self.fields {
             write!(f, "\n - {field}: {}", repr_list(messages))?;
         }
@@ -189,17 +192,6 @@ fn check_choice(
             format!("Value {} is not a valid choice.", repr_str(value)),
         );
     }
-}
-
-/// Python's `str.split()` with no argument: runs of whitespace separate, ends are ignored.
-pub fn python_split(text: &str) -> Vec<&str> {
-    text.split(is_python_whitespace)
-        .filter(|part| !part.is_empty())
-        .collect()
-}
-
-fn is_python_whitespace(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// Runs DOT's `full_clean()` on the candidate.
@@ -259,7 +251,7 @@ pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> Fie
     );
 
     // 2. Application.clean(): errors keyed by field, appended after the field errors.
-    let redirect_uris = python_split(&candidate.redirect_uris);
+    let redirect_uris = py_split_whitespace(&candidate.redirect_uris);
     if redirect_uris.is_empty() {
         if REDIRECTING_GRANTS.contains(&candidate.authorization_grant_type.as_str()) {
             errors.add(
@@ -544,13 +536,5 @@ mod tests {
         let (_, messages) = errors.fields().next().unwrap();
         assert_eq!(messages.len(), 2);
         assert!(messages[0].contains("invalid-one") && messages[1].contains("invalid-two"));
-    }
-
-    #[test]
-    fn python_whitespace_split() {
-        assert_eq!(
-            python_split("  a \t b\u{1f}c\u{a0}d "),
-            vec!["a", "b", "c", "d"]
-        );
     }
 }

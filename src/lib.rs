@@ -176,7 +176,7 @@ pub enum Command {
     /// Create DOT 3.4.1's tables in an empty database (a Django-managed database is left as is).
     Migrate(commands::migrate::Args),
     /// Create an OAuth2 application with a generated client id and secret (DOT's createapplication).
-    Createapplication(commands::createapplication::Args),
+    Createapplication(Box<commands::createapplication::Args>),
 }
 
 /// Runs one command and returns its exit code; errors carry their own (see [`exit_code_for`]).
@@ -184,7 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Migrate(args) => commands::migrate::run(&cli.global, args).await,
         Command::Createapplication(args) => {
-            commands::createapplication::run(&cli.global, args).await
+            commands::createapplication::run(&cli.global, *args).await
         }
     }
 }
@@ -199,9 +199,11 @@ pub fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -18,7 +18,13 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(oauthctl::run(cli)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            let message = format!("{error:#}");
+            // DOT's validation report is printed as DOT prints it; everything else is `error: …`.
+            if message.starts_with(oauthctl::application::REPORT_HEADER) {
+                eprintln!("{message}");
+            } else {
+                eprintln!("error: {message}");
+            }
             std::process::ExitCode::from(oauthctl::exit_code_for(&error))
         }
     }

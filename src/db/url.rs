@@ -129,6 +129,21 @@ pub fn redact(raw: &str) -> String {
     redacted
 }
 
+/// Removes the URL's password from a driver message, in case the driver quotes the URL.
+pub fn scrub(message: &str, url: &DatabaseUrl) -> String {
+    let mut cleaned = message.replace(url.expose(), &url.redacted());
+    if let Ok(parsed) = ::url::Url::parse(url.expose()) {
+        if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
+            cleaned = cleaned.replace(password, "****");
+            let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+            if !decoded.is_empty() {
+                cleaned = cleaned.replace(decoded.as_ref(), "****");
+            }
+        }
+    }
+    cleaned
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,19 +212,4 @@ mod tests {
             .to_string();
         assert!(!err.contains("hun ter2"), "{err}");
     }
-}
-
-/// Removes the URL's password from a driver message, in case the driver quotes the URL.
-pub fn scrub(message: &str, url: &DatabaseUrl) -> String {
-    let mut cleaned = message.replace(url.expose(), &url.redacted());
-    if let Ok(parsed) = ::url::Url::parse(url.expose()) {
-        if let Some(password) = parsed.password().filter(|p| !p.is_empty()) {
-            cleaned = cleaned.replace(password, "****");
-            let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
-            if !decoded.is_empty() {
-                cleaned = cleaned.replace(decoded.as_ref(), "****");
-            }
-        }
-    }
-    cleaned
 }

@@ -29,30 +29,41 @@ fn admin_url(backend: Backend) -> String {
     match backend {
         Backend::Postgres => std::env::var("OAUTHCTL_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
-        Backend::MySql => {
-            std::env::var("OAUTHCTL_TEST_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into())
-        }
+        Backend::MySql => std::env::var("OAUTHCTL_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/mysql".into()),
         Backend::Sqlite => unreachable!(),
     }
 }
 
 /// `admin_url` with its database replaced by `name`.
 fn with_database(admin: &str, name: &str) -> String {
-    let (base, _) = admin.rsplit_once('/').expect("admin URL has a database part");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("admin URL has a database part");
     format!("{base}/{name}")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique_name(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!(
         "oauthctl_t_{}_{}_{}_{}",
-        tag.chars().filter(|c| c.is_ascii_alphanumeric()).take(20).collect::<String>().to_lowercase(),
+        tag.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(20)
+            .collect::<String>()
+            .to_lowercase(),
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst),
         nanos % 100_000
@@ -74,8 +85,16 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}", dir.path().join(format!("{name}.sqlite3")).display());
-                TestDb { backend, url, name, _dir: Some(dir) }
+                let url = format!(
+                    "sqlite://{}",
+                    dir.path().join(format!("{name}.sqlite3")).display()
+                );
+                TestDb {
+                    backend,
+                    url,
+                    name,
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres | Backend::MySql => {
                 let admin = admin_url(backend);
@@ -83,7 +102,12 @@ impl TestDb {
                     let sql = format!("CREATE DATABASE {name}");
                     exec_admin(backend, &admin, &sql).await;
                 });
-                TestDb { backend, url: with_database(&admin, &name), name, _dir: None }
+                TestDb {
+                    backend,
+                    url: with_database(&admin, &name),
+                    name,
+                    _dir: None,
+                }
             }
         }
     }
@@ -92,14 +116,20 @@ impl TestDb {
     pub fn migrated(backend: Backend, tag: &str) -> Self {
         let db = TestDb::empty(backend, tag);
         let out = db.oauthctl(&["migrate"]).output().unwrap();
-        assert!(out.status.success(), "migrate failed on {backend:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "migrate failed on {backend:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         db
     }
 
     /// The binary with DATABASE_URL pointing here and a clean environment for DOT settings.
     pub fn oauthctl(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(bin());
-        cmd.args(args).env("DATABASE_URL", &self.url).stdin(Stdio::null());
+        cmd.args(args)
+            .env("DATABASE_URL", &self.url)
+            .stdin(Stdio::null());
         for var in [
             "OAUTHCTL_NOW",
             "OAUTHCTL_HASHER",
@@ -153,8 +183,10 @@ impl Drop for TestDb {
             _ => format!("DROP DATABASE IF EXISTS {}", self.name),
         };
         let backend = self.backend;
-        let _ = std::thread::spawn(move || runtime().block_on(async { exec_admin(backend, &admin, &sql).await }))
-            .join();
+        let _ = std::thread::spawn(move || {
+            runtime().block_on(async { exec_admin(backend, &admin, &sql).await })
+        })
+        .join();
     }
 }
 
@@ -164,26 +196,42 @@ async fn exec_admin(backend: Backend, admin: &str, sql: &str) {
 
 fn sqlite_options(url: &str) -> sqlx::sqlite::SqliteConnectOptions {
     let path = url.trim_start_matches("sqlite://");
-    sqlx::sqlite::SqliteConnectOptions::new().filename(path).foreign_keys(true)
+    sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .foreign_keys(true)
+        .create_if_missing(true)
 }
 
 async fn execute(backend: Backend, url: &str, sql: &str) {
     match backend {
         Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect_with(&sqlite_options(url)).await.unwrap();
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut c = sqlx::SqliteConnection::connect_with(&sqlite_options(url))
+                .await
+                .unwrap();
+            sqlx::raw_sql(sql)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(url)
                 .await
                 .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for the tests: {e}"));
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            sqlx::raw_sql(sql)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
         Backend::MySql => {
             let mut c = sqlx::MySqlConnection::connect(url)
                 .await
-                .unwrap_or_else(|e| panic!("MariaDB/MySQL at {url} is required for the tests: {e}"));
-            sqlx::raw_sql(sql).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("MariaDB/MySQL at {url} is required for the tests: {e}")
+                });
+            sqlx::raw_sql(sql)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     }
 }
@@ -193,24 +241,39 @@ async fn fetch_text(backend: Backend, url: &str, sql: &str) -> Vec<Vec<Option<St
         ($rows:expr) => {
             $rows
                 .iter()
-                .map(|row| (0..row.len()).map(|i| row.try_get::<Option<String>, _>(i).unwrap()).collect())
+                .map(|row| {
+                    (0..row.len())
+                        .map(|i| row.try_get::<Option<String>, _>(i).unwrap())
+                        .collect()
+                })
                 .collect()
         };
     }
     match backend {
         Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect_with(&sqlite_options(url)).await.unwrap();
-            let rows = sqlx::query(sql).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let mut c = sqlx::SqliteConnection::connect_with(&sqlite_options(url))
+                .await
+                .unwrap();
+            let rows = sqlx::query(sql)
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
             collect!(rows)
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-            let rows = sqlx::query(sql).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let rows = sqlx::query(sql)
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
             collect!(rows)
         }
         Backend::MySql => {
             let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
-            let rows = sqlx::query(sql).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let rows = sqlx::query(sql)
+                .fetch_all(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
             collect!(rows)
         }
     }
@@ -219,16 +282,27 @@ async fn fetch_text(backend: Backend, url: &str, sql: &str) -> Vec<Vec<Option<St
 async fn fetch_i64(backend: Backend, url: &str, sql: &str) -> i64 {
     match backend {
         Backend::Sqlite => {
-            let mut c = sqlx::SqliteConnection::connect_with(&sqlite_options(url)).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            let mut c = sqlx::SqliteConnection::connect_with(&sqlite_options(url))
+                .await
+                .unwrap();
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
         }
         Backend::Postgres => {
             let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
         }
         Backend::MySql => {
             let mut c = sqlx::MySqlConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
         }
     }
 }
