@@ -36,7 +36,7 @@
 #   BENCH_RESULTS  append the run's result as one JSON line to this file
 #   INTEROP_DIR    the interop suite's directory (default tests/interop): its .venv and project/
 #   PostgreSQL: postgres@127.0.0.1:5432 (INTEROP_PG_HOST/PORT/USER); MariaDB: root@127.0.0.1:3306
-#   (INTEROP_MYSQL_HOST/PORT/USER), no password. Needs /usr/bin/time (Debian package `time`),
+#   (INTEROP_MYSQL_HOST/PORT/USER), no password. Needs /usr/bin/time (Debian package `time`; else bench/timeit.py stands in),
 #   sqlite3, psql, mariadb and mariadb-dump.
 set -euo pipefail
 
@@ -69,7 +69,12 @@ export INTEROP_DIR="$idir"
 py="$idir/.venv/bin/python"
 bin="${OAUTHCTL_BIN:-$repo/target/release/oauthctl}"
 
-[ -x /usr/bin/time ] || { echo "cleartokens.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+if [ -x /usr/bin/time ]; then
+    timer=(/usr/bin/time -v)
+else
+    echo "cleartokens.sh: /usr/bin/time missing (apt-get install time); using bench/timeit.py" >&2
+    timer=(python3 "$here/timeit.py")
+fi
 if [ ! -x "$py" ] && [ -x "$idir/setup_venv.sh" ]; then "$idir/setup_venv.sh"; fi
 [ -x "$py" ] || { echo "cleartokens.sh: $py missing (run tests/interop/setup_venv.sh)" >&2; exit 1; }
 if [[ " $tools " == *" oauthctl "* ]] && [ ! -x "$bin" ]; then
@@ -161,7 +166,7 @@ run_tool() {  # tool, run index, database
     # DOT's settings come from the command line; keep the environment from changing either side
     env -u REFRESH_TOKEN_EXPIRE_SECONDS -u REFRESH_TOKEN_GRACE_PERIOD_SECONDS -u REFRESH_TOKEN_REUSE_PROTECTION \
         -u CLEAR_EXPIRED_TOKENS_BATCH_SIZE -u CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL \
-        /usr/bin/time -v -o "$out.time" "${cmd[@]}" <"$stdin" >"$out.out" 2>"$out.err" || true
+        "${timer[@]}" -o "$out.time" "${cmd[@]}" <"$stdin" >"$out.out" 2>"$out.err" || true
 }
 
 printf '{"backend":"%s","mix":"%s","n":%s,"rte":%s,"now":"%s","repeat":%s,"tools":[%s],"versions":"%s","when":"%s","load":"%s"}\n' \
