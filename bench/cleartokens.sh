@@ -33,6 +33,8 @@
 #   BENCH_RTE      REFRESH_TOKEN_EXPIRE_SECONDS (default 1209600 = 14 days)
 #   BENCH_WORK     where the work directory goes (SQLite files, logs; default $TMPDIR or /tmp)
 #   BENCH_KEEP=1   keep the work directory and the snapshot database
+#   BENCH_SNAPSHOT reuse a snapshot kept by BENCH_KEEP=1 instead of generating one (PostgreSQL: its
+#                  database name; SQLite: its file), made with the same N, MIX, seed, now and RTE
 #   BENCH_RESULTS  append the run's result as one JSON line to this file
 #   INTEROP_DIR    the interop suite's directory (default tests/interop): its .venv and project/
 #   PostgreSQL: postgres@127.0.0.1:5432 (INTEROP_PG_HOST/PORT/USER); MariaDB: root@127.0.0.1:3306
@@ -99,6 +101,13 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 snap="${tag}_snap"
 dbs=("$snap")
+if [ -n "${BENCH_SNAPSHOT:-}" ]; then
+    case "$backend" in
+        postgres) snap="$BENCH_SNAPSHOT"; dbs=() ;;  # someone else's: never dropped here
+        sqlite) [ -f "$BENCH_SNAPSHOT" ] || { echo "cleartokens.sh: $BENCH_SNAPSHOT: no such file" >&2; exit 1; } ;;
+        mysql) echo "cleartokens.sh: BENCH_SNAPSHOT is for sqlite and postgres" >&2; exit 2 ;;
+    esac
+fi
 cleanup() {
     local rc=$?
     for db in "${dbs[@]}"; do
@@ -121,15 +130,21 @@ if [ -x "$bin" ]; then versions="$versions, $("$bin" --version 2>/dev/null || ec
 
 # ---- 1. snapshot
 log "$backend $mix N=$n: snapshot ($versions)"
-"$py" "$here/dbtool.py" create "$(url "$snap")"
-INTEROP_BACKEND="$backend" INTEROP_DB_NAME="$(django_name "$snap")" "$py" "$repo/tests/interop/dot_cleartokens.py" migrate
-gen_args=(--database-url "$(url "$snap")" -n "$n" --mix "$mix" --now "$now" --seed "$seed" --rte "$rte" --summary)
-if [ "$backend" = mysql ]; then
-    # the migrated, still empty database: the schema every copy starts from
-    mariadb-dump -h "$my_host" -P "$my_port" -u "$my_user" --single-transaction --skip-comments "$snap" >"$work/schema.sql"
-    gen_args+=(--keep-tsv "$work/tsv")
+if [ -n "${BENCH_SNAPSHOT:-}" ]; then
+    # a snapshot made earlier (e.g. by BENCH_KEEP=1) with the same N, MIX, seed, now and RTE
+    log "reusing snapshot $BENCH_SNAPSHOT"
+    [ "$backend" = sqlite ] && cp "$BENCH_SNAPSHOT" "$work/$snap.sqlite3"
+else
+    "$py" "$here/dbtool.py" create "$(url "$snap")"
+    INTEROP_BACKEND="$backend" INTEROP_DB_NAME="$(django_name "$snap")" "$py" "$repo/tests/interop/dot_cleartokens.py" migrate
+    gen_args=(--database-url "$(url "$snap")" -n "$n" --mix "$mix" --now "$now" --seed "$seed" --rte "$rte" --summary)
+    if [ "$backend" = mysql ]; then
+        # the migrated, still empty database: the schema every copy starts from
+        mariadb-dump -h "$my_host" -P "$my_port" -u "$my_user" --single-transaction --skip-comments "$snap" >"$work/schema.sql"
+        gen_args+=(--keep-tsv "$work/tsv")
+    fi
+    "$py" "$here/gen_tokens.py" "${gen_args[@]}" | tee "$work/gen.txt" >&2
 fi
-"$py" "$here/gen_tokens.py" "${gen_args[@]}" | tee "$work/gen.txt" >&2
 "$py" "$here/dbtool.py" checksum "$(url "$snap")" >"$work/before.sum"
 "$py" "$here/floor_sql.py" "$backend" --now "$now" --rte "$rte" >"$work/floor.sql"
 

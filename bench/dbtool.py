@@ -8,6 +8,7 @@
                                           MySQL: FLUSH TABLES … FOR EXPORT (writes their dirty pages)
   dbtool.py checksum URL                  JSON: per table [rows, sum(id), sum of each FK column]
   dbtool.py report WORKDIR                the result table of one bench/cleartokens.sh run
+  dbtool.py markdown RESULTS.jsonl        Markdown rows from BENCH_RESULTS lines
 """
 import json
 import os
@@ -226,6 +227,28 @@ def report(work):
     return 0 if ok else 1
 
 
+def markdown(path):
+    """BENCH_RESULTS lines -> one Markdown table row per run (for BENCHMARKS.md)."""
+    print("| backend | mix | N | deleted | DOT s (RSS MB) | oauthctl s (RSS MB) | floor s (RSS MB) "
+          "| oauthctl/floor | DOT/floor | DOT/oauthctl | slowest batch s | same rows |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for line in open(path):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        m, rss = r["median_s"], r["peak_rss_mb"]
+
+        def cell(t):
+            return f"{m[t]:.2f} ({rss[t]:.0f})" if m.get(t) is not None else "-"
+
+        def ratio(a, b):
+            return f"{m[a] / m[b]:.2f}x" if m.get(a) and m.get(b) else "-"
+
+        print(f"| {r['backend']} | {r['mix']} | {r['n']:,} | {r['deleted']:,} | {cell('dot')} | {cell('oauthctl')} "
+              f"| {cell('floor')} | {ratio('oauthctl', 'floor')} | {ratio('dot', 'floor')} | {ratio('dot', 'oauthctl')} "
+              f"| {r.get('slowest_batch') or '-'} | {'yes' if r['identical'] else 'NO'} |")
+
+
 def main():
     cmd, *rest = sys.argv[1:]
     if cmd == "create":
@@ -239,6 +262,8 @@ def main():
         print(json.dumps(checksum(rest[0])))
     elif cmd == "report":
         return report(rest[0])
+    elif cmd == "markdown":
+        markdown(rest[0])
     else:
         raise SystemExit(__doc__)
     return 0
