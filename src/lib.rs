@@ -12,6 +12,7 @@
 //! | 4 | stopped early (time budget or signal); finished batches are committed |
 
 pub mod application;
+pub mod cleanup;
 pub mod clock;
 pub mod commands;
 pub mod db;
@@ -177,6 +178,9 @@ pub enum Command {
     Migrate(commands::migrate::Args),
     /// Create an OAuth2 application with a generated client id and secret (DOT's createapplication).
     Createapplication(Box<commands::createapplication::Args>),
+    /// Delete expired, revoked and orphaned tokens and expired grants (DOT's cleartokens), in
+    /// batches.
+    Cleartokens(commands::cleartokens::Args),
 }
 
 /// Runs one command and returns its exit code; errors carry their own (see [`exit_code_for`]).
@@ -186,14 +190,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Createapplication(args) => {
             commands::createapplication::run(&cli.global, *args).await
         }
+        Command::Cleartokens(args) => commands::cleartokens::run(&cli.global, args).await,
     }
 }
 
 /// Sets up tracing on stderr: `RUST_LOG` if set, else warn/info/debug/trace by `-v` count.
 pub fn init_logging(verbose: u8) {
+    // sqlx logs every statement over 1 s at WARN, SQL text included: long cleanup counts
+    // would flood stderr, so its query log only shows from -vv on.
     let default = match verbose {
-        0 => "warn",
-        1 => "oauthctl=info,warn",
+        0 => "warn,sqlx::query=error",
+        1 => "oauthctl=info,warn,sqlx::query=error",
         2 => "oauthctl=debug,info",
         _ => "trace",
     };

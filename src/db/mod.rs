@@ -7,6 +7,7 @@
 
 pub mod mysql;
 pub mod postgres;
+mod predicates;
 pub mod sqlite;
 mod url;
 
@@ -180,6 +181,125 @@ pub enum InsertError {
     Other(#[from] anyhow::Error),
 }
 
+/// DOT 3.4.1's six `clear_expired()` steps, in the order DOT runs them (§2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// 1. Refresh tokens with `revoked <= refresh_revoked_at`.
+    RevokedRefreshTokens,
+    /// 2. Refresh tokens neither revoked nor bound to an access token (any age).
+    OrphanedRefreshTokens,
+    /// 3. Live refresh tokens whose access token `expires <= refresh_expire_at`.
+    ExpiredRefreshTokens,
+    /// 4. Access tokens with `expires < now` that no refresh token points to.
+    ExpiredAccessTokens,
+    /// 5. ID tokens with `expires < now` that no access token points to.
+    ExpiredIdTokens,
+    /// 6. Grants with `expires < now`.
+    ExpiredGrants,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::RevokedRefreshTokens,
+        Step::OrphanedRefreshTokens,
+        Step::ExpiredRefreshTokens,
+        Step::ExpiredAccessTokens,
+        Step::ExpiredIdTokens,
+        Step::ExpiredGrants,
+    ];
+
+    /// The table the step deletes from.
+    pub fn table(self, tables: &Tables) -> &str {
+        match self {
+            Step::RevokedRefreshTokens
+            | Step::OrphanedRefreshTokens
+            | Step::ExpiredRefreshTokens => &tables.refresh_token,
+            Step::ExpiredAccessTokens => &tables.access_token,
+            Step::ExpiredIdTokens => &tables.id_token,
+            Step::ExpiredGrants => &tables.grant,
+        }
+    }
+
+    /// Refresh-token steps must null `accesstoken.source_refresh_token_id` (DOT's SET_NULL)
+    /// before their rows go. The other steps' predicates already exclude every referenced row.
+    pub fn deletes_refresh_tokens(self) -> bool {
+        matches!(
+            self,
+            Step::RevokedRefreshTokens | Step::OrphanedRefreshTokens | Step::ExpiredRefreshTokens
+        )
+    }
+}
+
+/// The cutoffs of one `cleartokens` run, all derived from a single "now" as in DOT's
+/// `clear_expired()` set-up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cutoffs {
+    /// Steps 4-6 delete rows with `expires < now`.
+    pub now: DateTime<Utc>,
+    /// Step 1 deletes `revoked <= refresh_revoked_at`; `None` (reuse protection without an
+    /// expiry) skips the step.
+    pub refresh_revoked_at: Option<DateTime<Utc>>,
+    /// Step 3 deletes live refresh tokens whose access token `expires <= refresh_expire_at`;
+    /// `None` (REFRESH_TOKEN_EXPIRE_SECONDS unset or 0) skips the step.
+    pub refresh_expire_at: Option<DateTime<Utc>>,
+}
+
+impl Cutoffs {
+    /// Whether DOT runs `step` at all with these cutoffs.
+    pub fn runs(&self, step: Step) -> bool {
+        match step {
+            Step::RevokedRefreshTokens => self.refresh_revoked_at.is_some(),
+            Step::ExpiredRefreshTokens => self.refresh_expire_at.is_some(),
+            _ => true,
+        }
+    }
+}
+
+/// What one batch did. A batch takes the next `limit` matching rows after a primary key (the
+/// candidates), then deletes those that still match inside one short transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Rows that matched when the batch looked for them.
+    pub candidates: u64,
+    /// Rows actually deleted (rows affected): candidates changed meanwhile by the live server are
+    /// kept.
+    pub deleted: u64,
+    /// The highest candidate primary key: the next batch starts after it.
+    pub last_id: Option<i64>,
+}
+
+impl BatchOutcome {
+    /// Fewer candidates than asked for: the walk reached the end of the table.
+    pub fn exhausted(&self, limit: u64) -> bool {
+        self.candidates < limit || self.last_id.is_none()
+    }
+}
+
+/// How a failed statement should be handled by the cleanup loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Deadlock, serialization failure, lock wait timeout, a foreign key a concurrent writer just
+    /// started using: the batch was rolled back, try it again.
+    Transient,
+    /// The connection was lost: try again on a new one (and check the run lock is still held).
+    ConnectionLost,
+    /// Anything else: give up.
+    Permanent,
+}
+
+/// The "one cleartokens run at a time" lock, held until [`CleanupLock::release`] or drop.
+#[async_trait]
+pub trait CleanupLock: Send {
+    /// The lock's name, for messages.
+    fn describe(&self) -> String;
+    /// After a lost connection: make sure the lock is still ours (re-taking it if its session
+    /// died), else fail with [`crate::Failure::Conflict`].
+    async fn ensure_held(&mut self) -> Result<()>;
+    /// Releases the lock (dropping it releases it too, less politely).
+    async fn release(self: Box<Self>) -> Result<()>;
+}
+
 /// What `oauthctl migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MigrateOutcome {
@@ -205,6 +325,33 @@ pub trait Store: Send + Sync {
 
     /// Inserts one application; the unique constraint on `client_id` decides races.
     async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError>;
+
+    /// Takes the per-database "one cleartokens run at a time" lock without waiting; fails with
+    /// [`crate::Failure::Conflict`] naming the lock when another run holds it.
+    async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>>;
+
+    /// Tunes this session for batched deletes beside a live server: short lock waits (a batch
+    /// backs off rather than queueing behind the server), and whatever the dialect needs for
+    /// the batch statements.
+    async fn prepare_cleanup(&self) -> Result<()>;
+
+    /// One batch of `step`: the next `limit` rows with a primary key above `after_id` that match
+    /// the step's predicate are deleted in one transaction whose DELETE re-checks the predicate,
+    /// with references to them nulled first (DOT's SET_NULL).
+    async fn delete_batch(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<BatchOutcome>;
+
+    /// How many rows `step` would delete if steps 1..step ran first with these cutoffs (for
+    /// `--dry-run`: later steps see the effect of earlier ones, as in a real run).
+    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64>;
+
+    /// Classifies an error from [`Store::delete_batch`] for the retry loop.
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass;
 }
 
 /// How a command wants the database opened.
@@ -237,6 +384,24 @@ pub async fn require_table(
             "table {table} does not exist in {}; create DOT's tables with `oauthctl migrate` (or Django's `manage.py migrate`), or name your table with the table options",
             url.redacted()
         ),
+    }
+}
+
+/// The first `sqlx::Error` in an error's chain, if any (for classifying failures).
+pub(crate) fn sqlx_error(error: &anyhow::Error) -> Option<&sqlx::Error> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
+}
+
+/// The classes every backend shares: a broken or unobtainable connection is worth another try.
+pub(crate) fn classify_common(error: &sqlx::Error) -> Option<ErrorClass> {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Some(ErrorClass::ConnectionLost),
+        _ => None,
     }
 }
 

@@ -1,19 +1,33 @@
 //! MySQL/MariaDB dialect: naive UTC `datetime(6)`, `information_schema`, `?` placeholders,
 //! backtick quoting. MariaDB ≥ 10.7 gets the migration set with native `uuid` columns, as
 //! Django 5 creates there.
+//!
+//! Cleanup batches: one consistent (non-locking, READ COMMITTED) read collects the next
+//! candidate ids into a session TEMPORARY table; then one short transaction nulls
+//! `source_refresh_token_id` and deletes the candidates that still match, each statement joining
+//! the scratch table on the primary key and re-checking the condition with locking reads. The
+//! FKs are immediate here, so the UPDATE must come before the DELETE. The run lock is
+//! `GET_LOCK`, held on a dedicated connection.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
+use sha2::Digest;
 use sqlx::migrate::Migrator;
-use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{ConnectOptions, Connection, MySql, Row};
+use sqlx::mysql::{
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions,
+};
+use sqlx::{ConnectOptions, Connection, Executor, MySql, Row};
 
+use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, ColumnInfo, DatabaseUrl, InsertError,
-    MigrateOutcome, NewApplication, Store, Tables, Value,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, CleanupLock, ColumnInfo,
+    Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication, Step, Store,
+    Tables, Value,
 };
 
 static MYSQL_MIGRATOR: Migrator = sqlx::migrate!("migrations/mysql");
@@ -21,9 +35,38 @@ static MARIADB_MIGRATOR: Migrator = sqlx::migrate!("migrations/mariadb");
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The session TEMPORARY table holding one batch's candidate ids.
+const BATCH_TABLE: &str = "oauthctl_cleartokens_batch";
+
+/// Session settings for cleanup batches: wait at most 1 s (InnoDB's minimum) for a row lock the
+/// server holds, then back off and retry, rather than queueing (and making the server queue
+/// behind the rows we already locked); and do not wait for ever on a metadata lock (DDL).
+const CLEANUP_SESSION: [&str; 3] = [
+    "SET SESSION innodb_lock_wait_timeout = 1",
+    "SET SESSION lock_wait_timeout = 10",
+    "CREATE TEMPORARY TABLE IF NOT EXISTS `oauthctl_cleartokens_batch` (`id` BIGINT NOT NULL PRIMARY KEY) ENGINE=InnoDB",
+];
+
+/// The `GET_LOCK` name for a database. Lock names are server-wide, so the database is part of
+/// it; MySQL allows 64 characters, so a long database name is replaced by its hash.
+pub fn cleanup_lock_name(database: &str) -> String {
+    let plain = format!("oauthctl-cleartokens:{database}");
+    if plain.chars().count() <= 64 {
+        return plain;
+    }
+    let digest = sha2::Sha256::digest(database.as_bytes());
+    let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    format!("oauthctl-cleartokens:{hex}")
+}
+
 pub struct MySqlStore {
     pool: MySqlPool,
     tables: Tables,
+    options: MySqlConnectOptions,
+    redacted_url: String,
+    /// Set by `prepare_cleanup`: connections opened later (after a lost one) get the same
+    /// session settings.
+    cleanup_session: Arc<AtomicBool>,
 }
 
 impl MySqlStore {
@@ -40,20 +83,126 @@ impl MySqlStore {
             .map_err(|e| anyhow::anyhow!(crate::db::url::scrub(&e.to_string(), url)))
             .with_context(|| format!("cannot connect to {}", url.redacted()))?;
         let _ = probe.close().await;
+        let cleanup_session = Arc::new(AtomicBool::new(false));
+        let session_flag = cleanup_session.clone();
         let pool = MySqlPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(CONNECT_TIMEOUT)
             // Django's MySQL sessions run READ COMMITTED; so do ours, for the same locking.
-            .after_connect(|conn, _meta| {
+            .after_connect(move |conn, _meta| {
+                let cleanup = session_flag.load(Ordering::SeqCst);
                 Box::pin(async move {
                     sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                        .execute(conn)
+                        .execute(&mut *conn)
                         .await?;
+                    if cleanup {
+                        apply_cleanup_session(conn).await?;
+                    }
                     Ok(())
                 })
             })
-            .connect_lazy_with(options);
-        Ok(MySqlStore { pool, tables })
+            .connect_lazy_with(options.clone());
+        Ok(MySqlStore {
+            pool,
+            tables,
+            options,
+            redacted_url: url.redacted(),
+            cleanup_session,
+        })
+    }
+
+    async fn cleanup_batch(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<BatchOutcome> {
+        let tables = &self.tables;
+        let table = step.table(tables);
+        let batch = quoted(BATCH_TABLE, '`');
+        // Everything on one connection: the TEMPORARY table is private to its session.
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        sqlx::query(&format!("DELETE FROM {batch}"))
+            .execute(&mut *conn)
+            .await
+            .context("emptying the batch scratch table")?;
+
+        // The candidates: a consistent read (no locks under READ COMMITTED), so scanning past
+        // rows the server is busy with never waits.
+        let mut sql = Sql::new(Params::Question, '`');
+        sql.push(&format!("INSERT INTO {batch} (`id`) SELECT t.`id` FROM "))
+            .ident(table)
+            .push(" t WHERE t.`id` > ")
+            .bind(Value::Int(Some(after_id)))
+            .push(" AND ");
+        predicates::step_condition(&mut sql, tables, step, cutoffs);
+        sql.push(&format!(" ORDER BY t.`id` LIMIT {limit}"));
+        let candidates = query_for(&sql)
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("selecting a batch from {table}"))?
+            .rows_affected();
+        if candidates == 0 {
+            return Ok(BatchOutcome {
+                candidates: 0,
+                deleted: 0,
+                last_id: None,
+            });
+        }
+        let last_id: Option<i64> = sqlx::query_scalar(&format!("SELECT MAX(`id`) FROM {batch}"))
+            .fetch_one(&mut *conn)
+            .await
+            .context("reading the batch's last id")?;
+
+        let mut tx = conn
+            .begin()
+            .await
+            .context("starting the batch transaction")?;
+        if step.deletes_refresh_tokens() {
+            // DOT's SET_NULL first (immediate FKs). The join re-reads each candidate refresh
+            // token with a lock and re-checks the condition, so only tokens that are deleted
+            // below lose their link, and they cannot change before the DELETE.
+            let mut joins = Sql::new(Params::Question, '`');
+            let mut condition = Sql::new(Params::Question, '`');
+            predicates::refresh_token_condition_as_join(
+                &mut joins,
+                &mut condition,
+                tables,
+                step,
+                cutoffs,
+            );
+            let mut sql = Sql::new(Params::Question, '`');
+            sql.push("UPDATE ")
+                .ident(&tables.access_token)
+                .push(&format!(
+                    " s JOIN {batch} b ON s.`source_refresh_token_id` = b.`id` JOIN "
+                ))
+                .ident(table)
+                .push(" t ON t.`id` = b.`id`")
+                .append(joins)
+                .push(" SET s.`source_refresh_token_id` = NULL WHERE ")
+                .append(condition);
+            query_for(&sql).execute(&mut *tx).await.with_context(|| {
+                format!("nulling {}.source_refresh_token_id", tables.access_token)
+            })?;
+        }
+        let mut sql = Sql::new(Params::Question, '`');
+        sql.push("DELETE t FROM ")
+            .ident(table)
+            .push(&format!(" t JOIN {batch} b ON b.`id` = t.`id` WHERE "));
+        predicates::step_condition(&mut sql, tables, step, cutoffs);
+        let deleted = query_for(&sql)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("deleting a batch from {table}"))?
+            .rows_affected();
+        tx.commit().await.context("committing the batch")?;
+        Ok(BatchOutcome {
+            candidates,
+            deleted,
+            last_id,
+        })
     }
 
     /// MariaDB from 10.7 on has a native `uuid` type, which Django 5 uses for UUIDField.
@@ -67,6 +216,86 @@ impl MySqlStore {
         } else {
             &MYSQL_MIGRATOR
         })
+    }
+}
+
+async fn apply_cleanup_session(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+    for statement in CLEANUP_SESSION {
+        conn.execute(statement).await?;
+    }
+    Ok(())
+}
+
+fn query_for(sql: &Sql) -> sqlx::query::Query<'_, MySql, MySqlArguments> {
+    sql.binds.iter().cloned().fold(sqlx::query(&sql.text), bind)
+}
+
+/// `GET_LOCK` held on its own connection: a user lock lives as long as the session, so it must
+/// not share the pool's connection (which may be replaced).
+struct UserLock {
+    conn: Option<MySqlConnection>,
+    name: String,
+    options: MySqlConnectOptions,
+    redacted_url: String,
+}
+
+impl UserLock {
+    async fn connect(options: &MySqlConnectOptions, redacted_url: &str) -> Result<MySqlConnection> {
+        tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+            .with_context(|| format!("cannot connect to {redacted_url} for the run lock"))
+    }
+
+    fn conflict(name: &str, redacted_url: &str) -> anyhow::Error {
+        anyhow::Error::new(crate::Failure::Conflict(format!(
+            "another oauthctl cleartokens run is active on {redacted_url}: it holds the lock GET_LOCK('{name}') (see IS_USED_LOCK('{name}')); try again when it has finished"
+        )))
+    }
+
+    /// `GET_LOCK(name, 0)`: 1 taken, 0 held elsewhere, NULL an error.
+    async fn try_lock(conn: &mut MySqlConnection, name: &str) -> Result<bool> {
+        let taken: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+            .bind(name)
+            .fetch_one(conn)
+            .await
+            .context("taking the run lock")?;
+        Ok(taken == Some(1))
+    }
+}
+
+#[async_trait]
+impl CleanupLock for UserLock {
+    fn describe(&self) -> String {
+        format!("GET_LOCK('{}')", self.name)
+    }
+
+    async fn ensure_held(&mut self) -> Result<()> {
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.ping().await.is_ok() {
+                return Ok(());
+            }
+        }
+        // The lock's session is gone, and the lock with it: take it again or give way.
+        self.conn = None;
+        let mut conn = Self::connect(&self.options, &self.redacted_url).await?;
+        if !Self::try_lock(&mut conn, &self.name).await? {
+            return Err(Self::conflict(&self.name, &self.redacted_url));
+        }
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    async fn release(mut self: Box<Self>) -> Result<()> {
+        if let Some(mut conn) = self.conn.take() {
+            let _: Option<i64> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
+                .bind(&self.name)
+                .fetch_one(&mut conn)
+                .await
+                .context("releasing the run lock")?;
+            let _ = conn.close().await;
+        }
+        Ok(())
     }
 }
 
@@ -192,6 +421,76 @@ impl Store for MySqlStore {
                 .context(format!("inserting into {table}"))
                 .into()),
         }
+    }
+
+    async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {
+        let mut conn = UserLock::connect(&self.options, &self.redacted_url).await?;
+        let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+            .fetch_one(&mut conn)
+            .await
+            .context("reading the database name")?;
+        let name = cleanup_lock_name(&database.unwrap_or_default());
+        if !UserLock::try_lock(&mut conn, &name).await? {
+            let _ = conn.close().await;
+            return Err(UserLock::conflict(&name, &self.redacted_url));
+        }
+        Ok(Box::new(UserLock {
+            conn: Some(conn),
+            name,
+            options: self.options.clone(),
+            redacted_url: self.redacted_url.clone(),
+        }))
+    }
+
+    async fn prepare_cleanup(&self) -> Result<()> {
+        self.cleanup_session.store(true, Ordering::SeqCst);
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        apply_cleanup_session(&mut conn)
+            .await
+            .context("setting up the cleanup session")?;
+        Ok(())
+    }
+
+    async fn delete_batch(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<BatchOutcome> {
+        self.cleanup_batch(step, cutoffs, after_id, limit).await
+    }
+
+    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
+        let sql = predicates::count_sql(Params::Question, '`', &self.tables, step, cutoffs);
+        let count: i64 = query_for(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .with_context(|| format!("counting rows in {}", step.table(&self.tables)))?
+            .get(0);
+        Ok(count as u64)
+    }
+
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
+        let Some(e) = super::sqlx_error(error) else {
+            return ErrorClass::Permanent;
+        };
+        if let Some(db) = e.as_database_error() {
+            // sqlx's `code()` is the SQLSTATE; the server's error number is more precise.
+            let number = db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|my| my.number());
+            return match number {
+                // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_CHECKREAD (record changed), and
+                // ER_ROW_IS_REFERENCED_2: a concurrent writer started referencing a row of the
+                // batch; the retry re-reads and keeps that row.
+                Some(1213 | 1205 | 1020 | 1451) => ErrorClass::Transient,
+                // Too many connections, server shutdown, connection killed, gone away, lost.
+                Some(1040 | 1053 | 1927 | 2006 | 2013) => ErrorClass::ConnectionLost,
+                _ => ErrorClass::Permanent,
+            };
+        }
+        super::classify_common(e).unwrap_or(ErrorClass::Permanent)
     }
 }
 

@@ -1,26 +1,62 @@
 //! PostgreSQL dialect: `timestamptz`, catalogue lookups through `to_regclass`, `$n` placeholders.
+//!
+//! Cleanup batches are one statement each: a CTE takes the next candidates by primary key, a
+//! data-modifying CTE deletes those that still match (PostgreSQL re-evaluates the condition on
+//! any row a concurrent transaction changed meanwhile), and another nulls
+//! `source_refresh_token_id` for exactly the deleted refresh tokens. The FKs are deferred, so
+//! the order inside the statement does not matter. The run lock is a session advisory lock held
+//! on a dedicated connection.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Postgres, Row};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, Postgres, Row};
 
+use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, ColumnInfo, DatabaseUrl, InsertError,
-    MigrateOutcome, NewApplication, Store, Tables, Value,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, CleanupLock, ColumnInfo,
+    Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication, Step, Store,
+    Tables, Value,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The advisory lock key of `oauthctl cleartokens`: the bytes of "oauthctl" as a big-endian
+/// bigint, visible in `pg_locks` (locktype 'advisory', classid 1868658036, objid 1751348332).
+pub const CLEANUP_LOCK_KEY: i64 = 0x6f61_7574_6863_746c;
+
+/// Session settings for cleanup batches.
+///
+/// - `lock_timeout`: a batch that meets a row the server holds backs off and retries instead of
+///   queueing (and making the server queue behind the locks it already holds).
+/// - `enable_seqscan = off`, `plan_cache_mode = force_custom_plan`: every batch must walk the
+///   primary key from the cursor. With a sequential scan plus top-N sort — which the planner
+///   picks when statistics make matches look rare — every batch would re-read the whole table,
+///   quadratic on a large backlog. Custom plans see the real cursor value.
+/// - `jit = off`: batches are short; compiling each one would cost more than it runs.
+const CLEANUP_SESSION: [&str; 4] = [
+    "SET lock_timeout = '1s'",
+    "SET enable_seqscan = off",
+    "SET plan_cache_mode = force_custom_plan",
+    "SET jit = off",
+];
+
 pub struct PostgresStore {
     pool: PgPool,
     tables: Tables,
+    options: PgConnectOptions,
+    redacted_url: String,
+    /// Set by `prepare_cleanup`: connections opened later (after a lost one) get the same
+    /// session settings.
+    cleanup_session: Arc<AtomicBool>,
 }
 
 impl PostgresStore {
@@ -37,11 +73,139 @@ impl PostgresStore {
             .map_err(|e| anyhow::anyhow!(crate::db::url::scrub(&e.to_string(), url)))
             .with_context(|| format!("cannot connect to {}", url.redacted()))?;
         let _ = probe.close().await;
+        let cleanup_session = Arc::new(AtomicBool::new(false));
+        let session_flag = cleanup_session.clone();
         let pool = PgPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_lazy_with(options);
-        Ok(PostgresStore { pool, tables })
+            .after_connect(move |conn, _meta| {
+                let cleanup = session_flag.load(Ordering::SeqCst);
+                Box::pin(async move {
+                    if cleanup {
+                        apply_cleanup_session(conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options.clone());
+        Ok(PostgresStore {
+            pool,
+            tables,
+            options,
+            redacted_url: url.redacted(),
+            cleanup_session,
+        })
+    }
+
+    /// One batch as a single statement (see the module docs).
+    fn batch_sql(&self, step: Step, cutoffs: &Cutoffs, after_id: i64, limit: u64) -> Sql {
+        let tables = &self.tables;
+        let table = step.table(tables);
+        let mut sql = Sql::new(Params::Dollar, '"');
+        sql.push("WITH c AS (SELECT t.\"id\" FROM ")
+            .ident(table)
+            .push(" t WHERE t.\"id\" > ")
+            .bind(Value::Int(Some(after_id)))
+            .push(" AND ");
+        predicates::step_condition(&mut sql, tables, step, cutoffs);
+        sql.push(&format!(
+            " ORDER BY t.\"id\" LIMIT {limit}), d AS (DELETE FROM "
+        ))
+        .ident(table)
+        .push(" AS t WHERE t.\"id\" IN (SELECT \"id\" FROM c) AND ");
+        predicates::step_condition(&mut sql, tables, step, cutoffs);
+        sql.push(" RETURNING t.\"id\")");
+        if step.deletes_refresh_tokens() {
+            // DOT's SET_NULL, for exactly the refresh tokens `d` deleted.
+            sql.push(", u AS (UPDATE ")
+                .ident(&tables.access_token)
+                .push(" SET \"source_refresh_token_id\" = NULL WHERE \"source_refresh_token_id\" IN (SELECT \"id\" FROM d))");
+        }
+        sql.push(" SELECT (SELECT COUNT(*) FROM c), (SELECT MAX(\"id\") FROM c), (SELECT COUNT(*) FROM d)");
+        sql
+    }
+}
+
+async fn apply_cleanup_session(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    for statement in CLEANUP_SESSION {
+        conn.execute(statement).await?;
+    }
+    Ok(())
+}
+
+fn query_for(sql: &Sql) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+    sql.binds.iter().cloned().fold(sqlx::query(&sql.text), bind)
+}
+
+/// `pg_try_advisory_lock` held on its own connection: a session lock lives as long as the
+/// session, so it must not share the pool's connection (which may be replaced).
+struct AdvisoryLock {
+    conn: Option<PgConnection>,
+    options: PgConnectOptions,
+    redacted_url: String,
+}
+
+impl AdvisoryLock {
+    async fn connect(options: &PgConnectOptions, redacted_url: &str) -> Result<PgConnection> {
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            options
+                .clone()
+                .application_name("oauthctl cleartokens lock")
+                .connect(),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
+        .with_context(|| format!("cannot connect to {redacted_url} for the run lock"))
+    }
+
+    fn conflict(redacted_url: &str) -> anyhow::Error {
+        anyhow::Error::new(crate::Failure::Conflict(format!(
+            "another oauthctl cleartokens run is active on {redacted_url}: it holds the PostgreSQL advisory lock {CLEANUP_LOCK_KEY} (pg_locks: locktype 'advisory', objid 1751348332); try again when it has finished"
+        )))
+    }
+
+    async fn try_lock(conn: &mut PgConnection) -> Result<bool> {
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(CLEANUP_LOCK_KEY)
+            .fetch_one(conn)
+            .await
+            .context("taking the advisory lock")
+    }
+}
+
+#[async_trait]
+impl CleanupLock for AdvisoryLock {
+    fn describe(&self) -> String {
+        format!("PostgreSQL advisory lock {CLEANUP_LOCK_KEY}")
+    }
+
+    async fn ensure_held(&mut self) -> Result<()> {
+        if let Some(conn) = self.conn.as_mut() {
+            if conn.ping().await.is_ok() {
+                return Ok(());
+            }
+        }
+        // The lock's session is gone, and the lock with it: take it again or give way.
+        self.conn = None;
+        let mut conn = Self::connect(&self.options, &self.redacted_url).await?;
+        if !Self::try_lock(&mut conn).await? {
+            return Err(Self::conflict(&self.redacted_url));
+        }
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    async fn release(mut self: Box<Self>) -> Result<()> {
+        if let Some(mut conn) = self.conn.take() {
+            let _: Option<bool> = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                .bind(CLEANUP_LOCK_KEY)
+                .fetch_optional(&mut conn)
+                .await
+                .context("releasing the advisory lock")?;
+            let _ = conn.close().await;
+        }
+        Ok(())
     }
 }
 
@@ -159,6 +323,79 @@ impl Store for PostgresStore {
                 .context(format!("inserting into {table}"))
                 .into()),
         }
+    }
+
+    async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {
+        let mut conn = AdvisoryLock::connect(&self.options, &self.redacted_url).await?;
+        if !AdvisoryLock::try_lock(&mut conn).await? {
+            let _ = conn.close().await;
+            return Err(AdvisoryLock::conflict(&self.redacted_url));
+        }
+        Ok(Box::new(AdvisoryLock {
+            conn: Some(conn),
+            options: self.options.clone(),
+            redacted_url: self.redacted_url.clone(),
+        }))
+    }
+
+    async fn prepare_cleanup(&self) -> Result<()> {
+        self.cleanup_session.store(true, Ordering::SeqCst);
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        apply_cleanup_session(&mut conn)
+            .await
+            .context("setting up the cleanup session")?;
+        Ok(())
+    }
+
+    async fn delete_batch(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<BatchOutcome> {
+        let sql = self.batch_sql(step, cutoffs, after_id, limit);
+        let row = query_for(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .with_context(|| format!("deleting a batch from {}", step.table(&self.tables)))?;
+        let candidates: i64 = row.try_get(0)?;
+        let last_id: Option<i64> = row.try_get(1)?;
+        let deleted: i64 = row.try_get(2)?;
+        Ok(BatchOutcome {
+            candidates: candidates as u64,
+            deleted: deleted as u64,
+            last_id,
+        })
+    }
+
+    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
+        let sql = predicates::count_sql(Params::Dollar, '"', &self.tables, step, cutoffs);
+        let count: i64 = query_for(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .with_context(|| format!("counting rows in {}", step.table(&self.tables)))?
+            .get(0);
+        Ok(count as u64)
+    }
+
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
+        let Some(e) = super::sqlx_error(error) else {
+            return ErrorClass::Permanent;
+        };
+        if let Some(db) = e.as_database_error() {
+            return match db.code().as_deref() {
+                // serialization_failure, deadlock_detected, lock_not_available (lock_timeout),
+                // and a foreign key violation at commit: a concurrent writer started referencing
+                // a row of the batch; the retry re-reads and keeps that row.
+                Some("40001" | "40P01" | "55P03" | "23503") => ErrorClass::Transient,
+                // too_many_connections, admin/crash shutdown, cannot_connect_now, class 08.
+                Some("53300" | "57P01" | "57P02" | "57P03") => ErrorClass::ConnectionLost,
+                Some(code) if code.starts_with("08") => ErrorClass::ConnectionLost,
+                _ => ErrorClass::Permanent,
+            };
+        }
+        super::classify_common(e).unwrap_or(ErrorClass::Permanent)
     }
 }
 

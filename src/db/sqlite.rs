@@ -1,25 +1,45 @@
 //! SQLite dialect: Django's text datetimes, `pragma_table_info`, `?` placeholders.
+//!
+//! Cleanup batches: the candidate ids are collected into a connection-private TEMP table by one
+//! read (outside the write lock, so a long scan never blocks the server's writers), then one
+//! `BEGIN IMMEDIATE` transaction nulls `source_refresh_token_id` and deletes the candidates that
+//! still match. The run lock is an exclusive OS lock on a sidecar file next to the database.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, Sqlite};
+use sqlx::{Connection, Row, Sqlite};
 
+use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, ColumnInfo, DatabaseUrl, InsertError,
-    MigrateOutcome, NewApplication, OpenMode, Store, Tables, Value,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, CleanupLock, ColumnInfo,
+    Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication, OpenMode, Step,
+    Store, Tables, Value,
 };
 use crate::clock::django_text;
+
+/// How long a cleanup statement waits for the server's write lock before backing off (Django's
+/// own SQLite default timeout).
+const CLEANUP_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The connection-private scratch table holding one batch's candidate ids.
+const BATCH_TABLE: &str = "oauthctl_cleartokens_batch";
+
+/// The sidecar file whose exclusive OS lock means "a cleartokens run is active on this database".
+pub fn cleanup_lock_path(database_path: &str) -> PathBuf {
+    PathBuf::from(format!("{database_path}-oauthctl-cleartokens.lock"))
+}
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
     tables: Tables,
+    path: String,
 }
 
 impl SqliteStore {
@@ -42,7 +62,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open SQLite database {path}"))?;
-        let store = SqliteStore { pool, tables };
+        let store = SqliteStore {
+            pool,
+            tables,
+            path: path.clone(),
+        };
         if !existed && mode == OpenMode::CreateSqlite {
             store
                 .migrate()
@@ -63,6 +87,32 @@ fn bind<'q>(
         Value::Int(number) => query.bind(number),
         // Django compares SQLite datetimes as text: bind exactly its text form.
         Value::Timestamp(at) => query.bind(at.map(django_text)),
+    }
+}
+
+fn query_for(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
+    sql.binds.iter().cloned().fold(sqlx::query(&sql.text), bind)
+}
+
+/// The exclusive lock on the sidecar file; closing the file (drop) releases it.
+struct FileLock {
+    path: PathBuf,
+    _file: Option<std::fs::File>,
+}
+
+#[async_trait]
+impl CleanupLock for FileLock {
+    fn describe(&self) -> String {
+        format!("lock file {}", self.path.display())
+    }
+
+    async fn ensure_held(&mut self) -> Result<()> {
+        // An OS file lock lives as long as our file handle: it cannot be lost.
+        Ok(())
+    }
+
+    async fn release(self: Box<Self>) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -157,6 +207,198 @@ impl Store for SqliteStore {
                 .context(format!("inserting into {table}"))
                 .into()),
         }
+    }
+
+    async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {
+        if self.path == ":memory:" || self.path.starts_with("file::memory:") {
+            // A private in-memory database: no other process can reach it.
+            return Ok(Box::new(FileLock {
+                path: PathBuf::from(":memory:"),
+                _file: None,
+            }));
+        }
+        let path = cleanup_lock_path(&self.path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        // Fully qualified: std's own File::try_lock (Rust 1.89) would otherwise shadow fs4's.
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => Ok(Box::new(FileLock {
+                path,
+                _file: Some(file),
+            })),
+            Err(fs4::TryLockError::WouldBlock) => bail!(crate::Failure::Conflict(format!(
+                "another oauthctl cleartokens run is active on {}: it holds the lock file {}; try again when it has finished",
+                self.path,
+                path.display()
+            ))),
+            Err(fs4::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock {}", path.display()))
+            }
+        }
+    }
+
+    async fn prepare_cleanup(&self) -> Result<()> {
+        sqlx::query(&format!(
+            "PRAGMA busy_timeout = {}",
+            CLEANUP_BUSY_TIMEOUT.as_millis()
+        ))
+        .execute(&self.pool)
+        .await
+        .context("setting the busy timeout")?;
+        Ok(())
+    }
+
+    async fn delete_batch(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<BatchOutcome> {
+        self.cleanup_batch(step, cutoffs, after_id, limit).await
+    }
+
+    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
+        let sql = predicates::count_sql(Params::NumberedQuestion, '"', &self.tables, step, cutoffs);
+        let count: i64 = query_for(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .with_context(|| format!("counting rows in {}", step.table(&self.tables)))?
+            .get(0);
+        Ok(count as u64)
+    }
+
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
+        let Some(e) = super::sqlx_error(error) else {
+            return ErrorClass::Permanent;
+        };
+        if let Some(db) = e.as_database_error() {
+            // SQLITE_BUSY (5) / SQLITE_LOCKED (6) and their extended codes: another connection
+            // holds the lock past our busy timeout.
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .map(|c| c & 0xff);
+            return match primary {
+                Some(5) | Some(6) => ErrorClass::Transient,
+                _ => ErrorClass::Permanent,
+            };
+        }
+        match e {
+            // A file-level I/O error is a disk problem, not a dropped connection.
+            sqlx::Error::Io(_) => ErrorClass::Permanent,
+            sqlx::Error::PoolTimedOut => ErrorClass::Transient,
+            _ => ErrorClass::Permanent,
+        }
+    }
+}
+
+impl SqliteStore {
+    /// The statement collecting the next candidates into the scratch table.
+    fn candidates_sql(&self, step: Step, cutoffs: &Cutoffs, after_id: i64, limit: u64) -> Sql {
+        let mut sql = Sql::new(Params::NumberedQuestion, '"');
+        sql.push("INSERT INTO temp.")
+            .ident(BATCH_TABLE)
+            .push(" (\"id\") SELECT t.\"id\" FROM ")
+            .ident(step.table(&self.tables))
+            .push(" t WHERE t.\"id\" > ")
+            .bind(Value::Int(Some(after_id)))
+            .push(" AND ");
+        predicates::step_condition(&mut sql, &self.tables, step, cutoffs);
+        sql.push(&format!(" ORDER BY t.\"id\" LIMIT {limit}"));
+        sql
+    }
+
+    async fn cleanup_batch(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<BatchOutcome> {
+        let tables = &self.tables;
+        let table = step.table(tables);
+        // Everything on one connection: the scratch table is private to it.
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        sqlx::query(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (\"id\" INTEGER PRIMARY KEY)",
+            quoted(BATCH_TABLE, '"')
+        ))
+        .execute(&mut *conn)
+        .await
+        .context("creating the batch scratch table")?;
+        sqlx::query(&format!("DELETE FROM temp.{}", quoted(BATCH_TABLE, '"')))
+            .execute(&mut *conn)
+            .await
+            .context("emptying the batch scratch table")?;
+
+        // One read finds the candidates (no write lock held while scanning).
+        let candidates_sql = self.candidates_sql(step, cutoffs, after_id, limit);
+        let candidates = query_for(&candidates_sql)
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("selecting a batch from {table}"))?
+            .rows_affected();
+        if candidates == 0 {
+            return Ok(BatchOutcome {
+                candidates: 0,
+                deleted: 0,
+                last_id: None,
+            });
+        }
+        let last_id: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MAX(\"id\") FROM temp.{}",
+            quoted(BATCH_TABLE, '"')
+        ))
+        .fetch_one(&mut *conn)
+        .await
+        .context("reading the batch's last id")?;
+
+        // One short write transaction; BEGIN IMMEDIATE takes the write lock up front instead of
+        // failing with SQLITE_BUSY when a read transaction is upgraded.
+        let mut tx = conn
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting the batch transaction")?;
+        if step.deletes_refresh_tokens() {
+            // DOT's SET_NULL on accesstoken.source_refresh_token_id, for exactly the refresh
+            // tokens deleted below (the same re-checked condition, under the same write lock).
+            let mut sql = Sql::new(Params::NumberedQuestion, '"');
+            sql.push("UPDATE ")
+                .ident(&tables.access_token)
+                .push(" SET \"source_refresh_token_id\" = NULL WHERE \"source_refresh_token_id\" IN (SELECT t.\"id\" FROM ")
+                .ident(table)
+                .push(" t JOIN temp.")
+                .ident(BATCH_TABLE)
+                .push(" b ON b.\"id\" = t.\"id\" WHERE ");
+            predicates::step_condition(&mut sql, tables, step, cutoffs);
+            sql.push(")");
+            query_for(&sql).execute(&mut *tx).await.with_context(|| {
+                format!("nulling {}.source_refresh_token_id", tables.access_token)
+            })?;
+        }
+        let mut sql = Sql::new(Params::NumberedQuestion, '"');
+        sql.push("DELETE FROM ")
+            .ident(table)
+            .push(" AS t WHERE t.\"id\" IN (SELECT \"id\" FROM temp.")
+            .ident(BATCH_TABLE)
+            .push(") AND ");
+        predicates::step_condition(&mut sql, tables, step, cutoffs);
+        let deleted = query_for(&sql)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("deleting a batch from {table}"))?
+            .rows_affected();
+        tx.commit().await.context("committing the batch")?;
+        Ok(BatchOutcome {
+            candidates,
+            deleted,
+            last_id,
+        })
     }
 }
 

@@ -1,0 +1,387 @@
+//! DOT 3.4.1's `clear_expired()` conditions (§2.3), written once for every dialect.
+//!
+//! Each backend composes its own batch statements (a CTE on PostgreSQL, a scratch table on SQLite
+//! and MySQL) around these conditions, so the predicates and boundaries that decide which rows
+//! go (`<=` for steps 1 and 3, `<` for steps 4-6) exist in exactly one place. Cutoffs are bound,
+//! never interpolated; each backend binds them in its native type. Table names are validated
+//! identifiers and are quoted here.
+//!
+//! Aliases: the step's own table is always `t`; subqueries use `r` (refresh tokens) and `a`
+//! (access tokens).
+
+use super::{Cutoffs, Step, Tables, Value};
+
+/// How a dialect writes bind parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Params {
+    /// PostgreSQL: `$1, $2, …`
+    Dollar,
+    /// SQLite: `?1, ?2, …`
+    NumberedQuestion,
+    /// MySQL: `?` (positional: a value used twice is bound twice).
+    Question,
+}
+
+/// SQL text plus the values for its placeholders, in order.
+#[derive(Clone, Debug)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub binds: Vec<Value>,
+    params: Params,
+    quote: char,
+}
+
+impl Sql {
+    pub fn new(params: Params, quote: char) -> Self {
+        Sql {
+            text: String::new(),
+            binds: Vec::new(),
+            params,
+            quote,
+        }
+    }
+
+    /// Appends another fragment's text and values (placeholders numbered on from ours).
+    pub fn append(&mut self, other: Sql) -> &mut Self {
+        debug_assert!(
+            self.params == Params::Question || other.binds.is_empty(),
+            "numbered placeholders cannot be renumbered"
+        );
+        self.text.push_str(&other.text);
+        self.binds.extend(other.binds);
+        self
+    }
+
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// A quoted (validated) identifier.
+    pub fn ident(&mut self, name: &str) -> &mut Self {
+        let quoted = super::quoted(name, self.quote);
+        self.text.push_str(&quoted);
+        self
+    }
+
+    /// `alias."column"`.
+    pub fn col(&mut self, alias: &str, column: &str) -> &mut Self {
+        self.text.push_str(alias);
+        self.text.push('.');
+        self.ident(column)
+    }
+
+    /// A placeholder for `value`.
+    pub fn bind(&mut self, value: Value) -> &mut Self {
+        self.binds.push(value);
+        let placeholder = match self.params {
+            Params::Dollar => format!("${}", self.binds.len()),
+            Params::NumberedQuestion => format!("?{}", self.binds.len()),
+            Params::Question => "?".to_string(),
+        };
+        self.text.push_str(&placeholder);
+        self
+    }
+
+    fn time(&mut self, at: chrono::DateTime<chrono::Utc>) -> &mut Self {
+        self.bind(Value::Timestamp(Some(at)))
+    }
+}
+
+/// Appends the condition under which DOT deletes a row of `step`'s table (aliased `t`).
+///
+/// Only called for steps that run ([`Cutoffs::runs`]); a skipped step's condition is `FALSE`.
+pub(crate) fn step_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs: &Cutoffs) {
+    match step {
+        // Q(revoked__lte=refresh_revoked_at)
+        Step::RevokedRefreshTokens => match cutoffs.refresh_revoked_at {
+            Some(cut) => {
+                sql.col("t", "revoked").push(" <= ").time(cut);
+            }
+            None => {
+                sql.push("1 = 0");
+            }
+        },
+        // Q(revoked__isnull=True, access_token__isnull=True)
+        Step::OrphanedRefreshTokens => {
+            sql.col("t", "revoked")
+                .push(" IS NULL AND ")
+                .col("t", "access_token_id")
+                .push(" IS NULL");
+        }
+        // Q(revoked__isnull=True, access_token__expires__lte=refresh_expire_at): DOT's INNER JOIN,
+        // as EXISTS on the access token's primary key.
+        Step::ExpiredRefreshTokens => match cutoffs.refresh_expire_at {
+            Some(cut) => {
+                sql.col("t", "revoked")
+                    .push(" IS NULL AND EXISTS (SELECT 1 FROM ")
+                    .ident(&tables.access_token)
+                    .push(" a WHERE ")
+                    .col("a", "id")
+                    .push(" = ")
+                    .col("t", "access_token_id")
+                    .push(" AND ")
+                    .col("a", "expires")
+                    .push(" <= ")
+                    .time(cut)
+                    .push(")");
+            }
+            None => {
+                sql.push("1 = 0");
+            }
+        },
+        // Q(refresh_token__isnull=True, expires__lt=now)
+        Step::ExpiredAccessTokens => {
+            sql.col("t", "expires")
+                .push(" < ")
+                .time(cutoffs.now)
+                .push(" AND NOT EXISTS (SELECT 1 FROM ")
+                .ident(&tables.refresh_token)
+                .push(" r WHERE ")
+                .col("r", "access_token_id")
+                .push(" = ")
+                .col("t", "id")
+                .push(")");
+        }
+        // Q(access_token__isnull=True, expires__lt=now)
+        Step::ExpiredIdTokens => {
+            sql.col("t", "expires")
+                .push(" < ")
+                .time(cutoffs.now)
+                .push(" AND NOT EXISTS (SELECT 1 FROM ")
+                .ident(&tables.access_token)
+                .push(" a WHERE ")
+                .col("a", "id_token_id")
+                .push(" = ")
+                .col("t", "id")
+                .push(")");
+        }
+        // Q(expires__lt=now)
+        Step::ExpiredGrants => {
+            sql.col("t", "expires").push(" < ").time(cutoffs.now);
+        }
+    }
+}
+
+/// Appends the condition under which a row of `step`'s table (aliased `t`) is deleted by a full
+/// run, *including the effect of the earlier steps of the same run*: an access token becomes
+/// deletable in step 4 when its refresh token goes in step 1 or 3, and an ID token in step 5 when
+/// its access token goes in step 4. Used by `--dry-run`, so that its counts are what a real run
+/// then deletes. Steps 1-3 are disjoint (revoked vs. not revoked, no access token vs. one), so
+/// their own conditions need no adjustment.
+pub(crate) fn deletable_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs: &Cutoffs) {
+    match step {
+        Step::ExpiredAccessTokens => access_token_deleted(sql, tables, cutoffs, "t", "r"),
+        Step::ExpiredIdTokens => {
+            sql.col("t", "expires")
+                .push(" < ")
+                .time(cutoffs.now)
+                .push(" AND NOT EXISTS (SELECT 1 FROM ")
+                .ident(&tables.access_token)
+                .push(" a WHERE ")
+                .col("a", "id_token_id")
+                .push(" = ")
+                .col("t", "id")
+                .push(" AND NOT (");
+            access_token_deleted(sql, tables, cutoffs, "a", "r");
+            sql.push("))");
+        }
+        _ => step_condition(sql, tables, step, cutoffs),
+    }
+}
+
+/// Step 4 after steps 1-3: the access token `at` is expired and no refresh token that survives
+/// steps 1 and 3 points to it. (Step 2 only removes refresh tokens without an access token.)
+fn access_token_deleted(sql: &mut Sql, tables: &Tables, cutoffs: &Cutoffs, at: &str, rt: &str) {
+    sql.col(at, "expires")
+        .push(" < ")
+        .time(cutoffs.now)
+        .push(" AND NOT EXISTS (SELECT 1 FROM ")
+        .ident(&tables.refresh_token)
+        .push(" ")
+        .push(rt)
+        .push(" WHERE ")
+        .col(rt, "access_token_id")
+        .push(" = ")
+        .col(at, "id");
+    let mut removed_by_earlier_steps = Vec::new();
+    if let Some(cut) = cutoffs.refresh_revoked_at {
+        removed_by_earlier_steps.push((true, cut));
+    }
+    if let Some(cut) = cutoffs.refresh_expire_at {
+        removed_by_earlier_steps.push((false, cut));
+    }
+    if !removed_by_earlier_steps.is_empty() {
+        // IS [NOT] NULL guards keep the disjunction two-valued: NOT (NULL OR FALSE) is NULL,
+        // which would wrongly count a surviving refresh token as deleted.
+        sql.push(" AND NOT (");
+        for (i, (revoked_step, cut)) in removed_by_earlier_steps.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            if revoked_step {
+                sql.push("(")
+                    .col(rt, "revoked")
+                    .push(" IS NOT NULL AND ")
+                    .col(rt, "revoked")
+                    .push(" <= ")
+                    .time(cut)
+                    .push(")");
+            } else {
+                sql.push("(")
+                    .col(rt, "revoked")
+                    .push(" IS NULL AND ")
+                    .col(at, "expires")
+                    .push(" <= ")
+                    .time(cut)
+                    .push(")");
+            }
+        }
+        sql.push(")");
+    }
+    sql.push(")");
+}
+
+/// For dialects that cannot read the table they update in a subquery (MySQL error 1093): the
+/// condition of a refresh-token step on refresh tokens aliased `t`, written as extra `JOIN`s
+/// (appended to `joins`) plus a `WHERE` condition (appended to `sql`). Step 3's access token is
+/// joined as `a`.
+pub(crate) fn refresh_token_condition_as_join(
+    joins: &mut Sql,
+    sql: &mut Sql,
+    tables: &Tables,
+    step: Step,
+    cutoffs: &Cutoffs,
+) {
+    match step {
+        Step::ExpiredRefreshTokens => match cutoffs.refresh_expire_at {
+            Some(cut) => {
+                joins
+                    .push(" JOIN ")
+                    .ident(&tables.access_token)
+                    .push(" a ON ")
+                    .col("a", "id")
+                    .push(" = ")
+                    .col("t", "access_token_id");
+                sql.col("t", "revoked")
+                    .push(" IS NULL AND ")
+                    .col("a", "expires")
+                    .push(" <= ")
+                    .time(cut);
+            }
+            None => {
+                sql.push("1 = 0");
+            }
+        },
+        Step::RevokedRefreshTokens | Step::OrphanedRefreshTokens => {
+            step_condition(sql, tables, step, cutoffs)
+        }
+        _ => unreachable!("{step:?} does not delete refresh tokens"),
+    }
+}
+
+/// `SELECT COUNT(*) FROM <table> t WHERE <deletable condition>`.
+pub(crate) fn count_sql(
+    params: Params,
+    quote: char,
+    tables: &Tables,
+    step: Step,
+    cutoffs: &Cutoffs,
+) -> Sql {
+    let mut sql = Sql::new(params, quote);
+    sql.push("SELECT COUNT(*) FROM ")
+        .ident(step.table(tables))
+        .push(" t WHERE ");
+    deletable_condition(&mut sql, tables, step, cutoffs);
+    sql
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    fn cutoffs(revoked: bool, expire: bool) -> Cutoffs {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 20, 0, 0).unwrap();
+        Cutoffs {
+            now,
+            refresh_revoked_at: revoked.then(|| now - chrono::TimeDelta::seconds(10)),
+            refresh_expire_at: expire.then(|| now - chrono::TimeDelta::seconds(500)),
+        }
+    }
+
+    #[test]
+    fn conditions_follow_dot_boundaries() {
+        let tables = Tables::default();
+        let c = cutoffs(true, true);
+        let text = |step| {
+            let mut sql = Sql::new(Params::Dollar, '"');
+            step_condition(&mut sql, &tables, step, &c);
+            (sql.text, sql.binds.len())
+        };
+        assert_eq!(
+            text(Step::RevokedRefreshTokens),
+            (r#"t."revoked" <= $1"#.into(), 1)
+        );
+        assert_eq!(
+            text(Step::OrphanedRefreshTokens),
+            (
+                r#"t."revoked" IS NULL AND t."access_token_id" IS NULL"#.into(),
+                0
+            )
+        );
+        assert_eq!(
+            text(Step::ExpiredRefreshTokens).0,
+            r#"t."revoked" IS NULL AND EXISTS (SELECT 1 FROM "oauth2_provider_accesstoken" a WHERE a."id" = t."access_token_id" AND a."expires" <= $1)"#
+        );
+        assert_eq!(
+            text(Step::ExpiredAccessTokens).0,
+            r#"t."expires" < $1 AND NOT EXISTS (SELECT 1 FROM "oauth2_provider_refreshtoken" r WHERE r."access_token_id" = t."id")"#
+        );
+        assert_eq!(
+            text(Step::ExpiredIdTokens).0,
+            r#"t."expires" < $1 AND NOT EXISTS (SELECT 1 FROM "oauth2_provider_accesstoken" a WHERE a."id_token_id" = t."id")"#
+        );
+        assert_eq!(text(Step::ExpiredGrants).0, r#"t."expires" < $1"#);
+    }
+
+    #[test]
+    fn positional_params_repeat_values() {
+        let tables = Tables::default();
+        let sql = count_sql(
+            Params::Question,
+            '`',
+            &tables,
+            Step::ExpiredIdTokens,
+            &cutoffs(true, true),
+        );
+        assert_eq!(sql.text.matches('?').count(), sql.binds.len());
+        assert_eq!(sql.binds.len(), 4);
+        assert!(!sql.text.contains('"'));
+    }
+
+    #[test]
+    fn dry_run_access_tokens_account_for_earlier_steps() {
+        let tables = Tables::default();
+        let plain = count_sql(
+            Params::NumberedQuestion,
+            '"',
+            &tables,
+            Step::ExpiredAccessTokens,
+            &cutoffs(false, false),
+        );
+        assert!(!plain.text.contains("AND NOT ("), "{}", plain.text);
+        let full = count_sql(
+            Params::NumberedQuestion,
+            '"',
+            &tables,
+            Step::ExpiredAccessTokens,
+            &cutoffs(true, true),
+        );
+        assert!(
+            full.text.contains(r#"AND NOT ((r."revoked" IS NOT NULL AND r."revoked" <= ?2) OR (r."revoked" IS NULL AND t."expires" <= ?3))"#),
+            "{}",
+            full.text
+        );
+    }
+}
