@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Benchmark of `oauthctl cleartokens` against DOT 3.4.1's `manage.py cleartokens` and the floor.
+#
+#   cargo build --release
+#   bench/cleartokens.sh BACKEND N MIX        BACKEND: sqlite | postgres | mysql
+#                                             N: tokens across the four token tables (e.g. 1000000)
+#                                             MIX: backlog (~60 % deletable) | steady (~1 % deletable)
+#   bench/cleartokens.sh --smoke [BACKEND]    N = 2000, both mixes, all three tools (< 1 min per
+#                                             backend); exit 1 unless all three leave the same rows
+#
+# What it does:
+#   1. A fresh database gets DOT's schema from Django's `migrate` (tests/interop/project, the interop
+#      venv) and N generated tokens (bench/gen_tokens.py, seed BENCH_SEED, now BENCH_NOW).
+#      That is the snapshot.
+#   2. For each tool, on its own fresh copy of the snapshot (SQLite: file copy; PostgreSQL:
+#      CREATE DATABASE … TEMPLATE; MariaDB/MySQL: schema dump + reload of the generated TSV files),
+#      after one read of every table and a checkpoint / InnoDB flush, timed by /usr/bin/time -v:
+#        dot       DOT's real `manage.py cleartokens` (tests/interop/dot_cleartokens.py: call_command
+#                  with django.utils.timezone.now frozen at BENCH_NOW), batch settings at DOT's defaults
+#        oauthctl  `$OAUTHCTL_BIN --database-url … cleartokens --format json` with OAUTHCTL_NOW, defaults
+#        floor     the same six steps as single unbatched SQL statements (bench/floor_sql.py) run by
+#                  the plain client: sqlite3 / psql / mariadb
+#      All three with REFRESH_TOKEN_EXPIRE_SECONDS = BENCH_RTE (grace 0, no reuse protection).
+#   3. A checksum of what is left (per table: rows, sum(id), sum of every FK column) must be the same
+#      for all three; prints wall time (median of BENCH_REPEAT runs), peak RSS of the client process,
+#      the ratios to the floor and oauthctl's slowest batch (from its JSON summary).
+#
+# Environment (all optional):
+#   OAUTHCTL_BIN   oauthctl binary (default: target/release/oauthctl of this checkout)
+#   BENCH_TOOLS    tools to run, in this order (default: "floor oauthctl dot")
+#   BENCH_REPEAT   runs per tool, each on a fresh copy (default 1)
+#   BENCH_NOW      the frozen "now" (default 2026-11-26T20:00:00Z); BENCH_SEED (default 1)
+#   BENCH_RTE      REFRESH_TOKEN_EXPIRE_SECONDS (default 1209600 = 14 days)
+#   BENCH_WORK     where the work directory goes (SQLite files, logs; default $TMPDIR or /tmp)
+#   BENCH_KEEP=1   keep the work directory and the snapshot database
+#   BENCH_SNAPSHOT reuse a snapshot kept by BENCH_KEEP=1 instead of generating one (PostgreSQL: its
+#                  database name; SQLite: its file), made with the same N, MIX, seed, now and RTE
+#   BENCH_RESULTS  append the run's result as one JSON line to this file
+#   INTEROP_DIR    the interop suite's directory (default tests/interop): its .venv and project/
+#   PostgreSQL: postgres@127.0.0.1:5432 (INTEROP_PG_HOST/PORT/USER); MariaDB: root@127.0.0.1:3306
+#   (INTEROP_MYSQL_HOST/PORT/USER), no password. Needs /usr/bin/time (Debian package `time`; else bench/timeit.py stands in),
+#   sqlite3, psql, mariadb and mariadb-dump.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+
+if [ "${1:-}" = "--smoke" ]; then
+    shift
+    rc=0
+    for b in ${1:-sqlite postgres mysql}; do
+        for mix in backlog steady; do
+            BENCH_REPEAT=1 "$0" "$b" 2000 "$mix" || rc=1
+        done
+    done
+    exit $rc
+fi
+
+backend="${1:-}"; n="${2:-}"; mix="${3:-}"
+case "$backend" in sqlite|postgres|mysql) ;; *) sed -n '2,12p' "$0" >&2; exit 2 ;; esac
+case "$mix" in backlog|steady) ;; *) sed -n '2,12p' "$0" >&2; exit 2 ;; esac
+[[ "$n" =~ ^[0-9]+$ ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+
+tools="${BENCH_TOOLS:-floor oauthctl dot}"
+repeat="${BENCH_REPEAT:-1}"
+now="${BENCH_NOW:-2026-11-26T20:00:00Z}"
+seed="${BENCH_SEED:-1}"
+rte="${BENCH_RTE:-1209600}"
+idir="${INTEROP_DIR:-$repo/tests/interop}"
+export INTEROP_DIR="$idir"
+py="$idir/.venv/bin/python"
+bin="${OAUTHCTL_BIN:-$repo/target/release/oauthctl}"
+
+if [ -x /usr/bin/time ]; then
+    timer=(/usr/bin/time -v)
+else
+    echo "cleartokens.sh: /usr/bin/time missing (apt-get install time); using bench/timeit.py" >&2
+    timer=(python3 "$here/timeit.py")
+fi
+if [ ! -x "$py" ] && [ -x "$idir/setup_venv.sh" ]; then "$idir/setup_venv.sh"; fi
+[ -x "$py" ] || { echo "cleartokens.sh: $py missing (run tests/interop/setup_venv.sh)" >&2; exit 1; }
+if [[ " $tools " == *" oauthctl "* ]] && [ ! -x "$bin" ]; then
+    echo "cleartokens.sh: $bin missing: cargo build --release (or set OAUTHCTL_BIN)" >&2; exit 1
+fi
+exec 9>>"$idir/.venv.lock"; flock -s 9  # hold the venv (setup_venv.sh rebuilds it only exclusively)
+
+work="$(mktemp -d "${BENCH_WORK:-${TMPDIR:-/tmp}}/oauthctl-bench-$backend-$mix-$n.XXXXXX")"
+tag="bench_ct_$(date +%s)_$$"
+pg_host="${INTEROP_PG_HOST:-127.0.0.1}" pg_port="${INTEROP_PG_PORT:-5432}" pg_user="${INTEROP_PG_USER:-postgres}"
+my_host="${INTEROP_MYSQL_HOST:-127.0.0.1}" my_port="${INTEROP_MYSQL_PORT:-3306}" my_user="${INTEROP_MYSQL_USER:-root}"
+url() {  # oauthctl URL of database $1
+    case "$backend" in
+        sqlite) echo "sqlite://$work/$1.sqlite3" ;;
+        postgres) echo "postgres://$pg_user@$pg_host:$pg_port/$1" ;;
+        mysql) echo "mysql://$my_user@$my_host:$my_port/$1" ;;
+    esac
+}
+django_name() { if [ "$backend" = sqlite ]; then echo "$work/$1.sqlite3"; else echo "$1"; fi; }
+my() { mariadb -h "$my_host" -P "$my_port" -u "$my_user" "$@"; }
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+snap="${tag}_snap"
+dbs=("$snap")
+if [ -n "${BENCH_SNAPSHOT:-}" ]; then
+    case "$backend" in
+        postgres) snap="$BENCH_SNAPSHOT"; dbs=() ;;  # someone else's: never dropped here
+        sqlite) [ -f "$BENCH_SNAPSHOT" ] || { echo "cleartokens.sh: $BENCH_SNAPSHOT: no such file" >&2; exit 1; } ;;
+        mysql) echo "cleartokens.sh: BENCH_SNAPSHOT is for sqlite and postgres" >&2; exit 2 ;;
+    esac
+fi
+cleanup() {
+    local rc=$?
+    for db in "${dbs[@]}"; do
+        if [ "${BENCH_KEEP:-0}" = 1 ] && [ "$db" = "$snap" ]; then continue; fi
+        "$py" "$here/dbtool.py" drop "$(url "$db")" 2>/dev/null || true
+    done
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept: $work, snapshot $(url "$snap")" >&2; else rm -rf "$work"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+versions="$("$py" -c 'import django, oauth2_provider, sys; print(f"Django {django.get_version()}, DOT {oauth2_provider.__version__}, Python {sys.version.split()[0]}")')"
+case "$backend" in
+    sqlite) versions="$versions, SQLite $(sqlite3 --version | cut -d' ' -f1)" ;;
+    postgres) versions="$versions, $(psql -X -At -h "$pg_host" -p "$pg_port" -U "$pg_user" -d postgres -c 'SELECT version()' | cut -d' ' -f1-2)" ;;
+    mysql) versions="$versions, MariaDB $(my -N -e 'SELECT version()')" ;;
+esac
+if [ -x "$bin" ]; then versions="$versions, $("$bin" --version 2>/dev/null || echo oauthctl)"; fi
+
+# ---- 1. snapshot
+log "$backend $mix N=$n: snapshot ($versions)"
+if [ -n "${BENCH_SNAPSHOT:-}" ]; then
+    # a snapshot made earlier (e.g. by BENCH_KEEP=1) with the same N, MIX, seed, now and RTE
+    log "reusing snapshot $BENCH_SNAPSHOT"
+    [ "$backend" = sqlite ] && cp "$BENCH_SNAPSHOT" "$work/$snap.sqlite3"
+else
+    "$py" "$here/dbtool.py" create "$(url "$snap")"
+    INTEROP_BACKEND="$backend" INTEROP_DB_NAME="$(django_name "$snap")" "$py" "$repo/tests/interop/dot_cleartokens.py" migrate
+    gen_args=(--database-url "$(url "$snap")" -n "$n" --mix "$mix" --now "$now" --seed "$seed" --rte "$rte" --summary)
+    if [ "$backend" = mysql ]; then
+        # the migrated, still empty database: the schema every copy starts from
+        mariadb-dump -h "$my_host" -P "$my_port" -u "$my_user" --single-transaction --skip-comments "$snap" >"$work/schema.sql"
+        gen_args+=(--keep-tsv "$work/tsv")
+    fi
+    "$py" "$here/gen_tokens.py" "${gen_args[@]}" | tee "$work/gen.txt" >&2
+fi
+"$py" "$here/dbtool.py" checksum "$(url "$snap")" >"$work/before.sum"
+"$py" "$here/floor_sql.py" "$backend" --now "$now" --rte "$rte" >"$work/floor.sql"
+
+copy_of_snapshot() {  # fresh database $1 with the snapshot's rows
+    local db="$1"
+    dbs+=("$db")
+    case "$backend" in
+        sqlite|postgres) "$py" "$here/dbtool.py" create "$(url "$db")" --template "$(url "$snap")" ;;
+        mysql)
+            "$py" "$here/dbtool.py" create "$(url "$db")"
+            my "$db" <"$work/schema.sql"
+            "$py" "$here/gen_tokens.py" --database-url "$(url "$db")" --from-tsv "$work/tsv" 2>/dev/null ;;
+    esac
+    "$py" "$here/dbtool.py" settle "$(url "$db")"
+}
+
+run_tool() {  # tool, run index, database
+    local tool="$1" i="$2" db="$3" out="$work/$1.$2"
+    local cmd
+    case "$tool" in
+        dot) cmd=(env INTEROP_BACKEND="$backend" INTEROP_DB_NAME="$(django_name "$db")"
+                  "$py" "$repo/tests/interop/dot_cleartokens.py" cleartokens --now "$now" --rte "$rte") ;;
+        oauthctl) cmd=(env OAUTHCTL_NOW="$now" "$bin" --database-url "$(url "$db")" cleartokens
+                       --refresh-token-expire-seconds "$rte" --format json) ;;
+        floor)
+            case "$backend" in
+                sqlite) cmd=(sqlite3 -bail "$work/$db.sqlite3") ;;
+                postgres) cmd=(psql -X -q -v ON_ERROR_STOP=1 -h "$pg_host" -p "$pg_port" -U "$pg_user" -d "$db") ;;
+                mysql) cmd=(mariadb -h "$my_host" -P "$my_port" -u "$my_user" "$db") ;;
+            esac ;;
+    esac
+    local stdin=/dev/null
+    [ "$tool" = floor ] && stdin="$work/floor.sql"
+    # DOT's settings come from the command line; keep the environment from changing either side
+    env -u REFRESH_TOKEN_EXPIRE_SECONDS -u REFRESH_TOKEN_GRACE_PERIOD_SECONDS -u REFRESH_TOKEN_REUSE_PROTECTION \
+        -u CLEAR_EXPIRED_TOKENS_BATCH_SIZE -u CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL \
+        "${timer[@]}" -o "$out.time" "${cmd[@]}" <"$stdin" >"$out.out" 2>"$out.err" || true
+}
+
+printf '{"backend":"%s","mix":"%s","n":%s,"rte":%s,"now":"%s","repeat":%s,"tools":[%s],"versions":"%s","when":"%s","load":"%s"}\n' \
+    "$backend" "$mix" "$n" "$rte" "$now" "$repeat" "$(printf '"%s",' $tools | sed 's/,$//')" "$versions" \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$work/meta.json"
+
+# ---- 2. the timed runs
+for ((i = 0; i < repeat; i++)); do
+    for tool in $tools; do
+        db="${tag}_${tool}_$i"
+        copy_of_snapshot "$db"
+        log "$backend $mix N=$n: $tool (run $((i + 1))/$repeat, load $(cut -d' ' -f1 /proc/loadavg))"
+        run_tool "$tool" "$i" "$db"
+        "$py" "$here/dbtool.py" checksum "$(url "$db")" >"$work/$tool.$i.sum"
+        "$py" "$here/dbtool.py" drop "$(url "$db")"
+    done
+done
+
+# ---- 3. report
+set +e
+"$py" "$here/dbtool.py" report "$work"
+rc=$?
+set -e
+if [ -n "${BENCH_RESULTS:-}" ]; then cat "$work/result.json" >>"$BENCH_RESULTS"; echo >>"$BENCH_RESULTS"; fi
+if [ $rc -ne 0 ]; then
+    for f in "$work"/*.err; do
+        [ -s "$f" ] && { echo "--- $(basename "$f")" >&2; tail -20 "$f" >&2; }
+    done
+fi
+exit $rc
