@@ -5,9 +5,10 @@
 //! Cleanup batches: one consistent (non-locking, READ COMMITTED) read collects the next
 //! candidate ids into a session TEMPORARY table; then one short transaction nulls
 //! `source_refresh_token_id` for the candidates that still match (joined on the primary key,
-//! re-checked with locking reads) and deletes the rows of the candidates' primary key range that
-//! match. The FKs are immediate here, so the UPDATE must come before the DELETE. The run lock is
-//! `GET_LOCK`, held on a dedicated connection.
+//! re-checked with locking reads) and deletes the candidates that still match: over their
+//! primary key range when they are dense, by key when they are sparse. The FKs are immediate
+//! here, so the UPDATE must come before the DELETE. The run lock is `GET_LOCK`, held on a
+//! dedicated connection.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -150,10 +151,17 @@ impl MySqlStore {
                 last_id: None,
             });
         }
-        let last_id: Option<i64> = sqlx::query_scalar(&format!("SELECT MAX(`id`) FROM {batch}"))
-            .fetch_one(&mut *conn)
-            .await
-            .context("reading the batch's last id")?;
+        let (first_id, last_id): (Option<i64>, Option<i64>) =
+            sqlx::query_as(&format!("SELECT MIN(`id`), MAX(`id`) FROM {batch}"))
+                .fetch_one(&mut *conn)
+                .await
+                .context("reading the batch's id range")?;
+        // Dense candidates (backlog): delete over their primary key range, as the scan goes.
+        // Sparse ones (a steady-state run, where one batch spans the table): delete them by key
+        // through the scratch table, so the transaction never scans (and locks its way) across
+        // the rows in between.
+        let span = last_id.unwrap_or(0).saturating_sub(first_id.unwrap_or(0)) as u64 + 1;
+        let dense = span <= candidates.saturating_mul(2);
 
         let mut tx = conn
             .begin()
@@ -188,21 +196,28 @@ impl MySqlStore {
                 format!("nulling {}.source_refresh_token_id", tables.access_token)
             })?;
         }
-        // A single-table DELETE over the candidates' primary key range, re-checking the
-        // condition: it deletes as it scans, where a DELETE joined to the scratch table would
-        // buffer every row and look it up twice. A row that only began to match since the
-        // candidates were read may go too (it matches DOT's condition now); if a refresh token
-        // among those is still referenced, the FK stops the batch and the retry re-reads.
+        // Both forms re-check the condition. The range form is a single-table DELETE that
+        // deletes as it scans, where a DELETE joined to the scratch table buffers every row and
+        // looks it up twice. It may also take a row of the range that only began to match since
+        // the candidates were read (it matches DOT's condition now); if that is a refresh token
+        // still referenced, the FK stops the batch and the retry re-reads.
         let mut sql = Sql::new(Params::Question, '`');
-        let qualified = quoted(table, '`');
-        sql.push("DELETE FROM ")
-            .ident(table)
-            .push(&format!(" WHERE {qualified}.`id` > "))
-            .bind(Value::Int(Some(after_id)))
-            .push(&format!(" AND {qualified}.`id` <= "))
-            .bind(Value::Int(last_id))
-            .push(" AND ");
-        predicates::step_condition_on(&mut sql, tables, step, cutoffs, &qualified);
+        if dense {
+            let qualified = quoted(table, '`');
+            sql.push("DELETE FROM ")
+                .ident(table)
+                .push(&format!(" WHERE {qualified}.`id` >= "))
+                .bind(Value::Int(first_id))
+                .push(&format!(" AND {qualified}.`id` <= "))
+                .bind(Value::Int(last_id))
+                .push(" AND ");
+            predicates::step_condition_on(&mut sql, tables, step, cutoffs, &qualified);
+        } else {
+            sql.push("DELETE t FROM ")
+                .ident(table)
+                .push(&format!(" t JOIN {batch} b ON b.`id` = t.`id` WHERE "));
+            predicates::step_condition(&mut sql, tables, step, cutoffs);
+        }
         let deleted = query_for(&sql)
             .execute(&mut *tx)
             .await
