@@ -102,7 +102,7 @@ impl PostgresStore {
         let tables = &self.tables;
         let table = step.table(tables);
         let mut sql = Sql::new(Params::Dollar, '"');
-        sql.push("WITH c AS (SELECT t.ctid AS tid, t.\"id\" FROM ")
+        sql.push("WITH c AS (SELECT t.\"id\" FROM ")
             .ident(table)
             .push(" t WHERE t.\"id\" > ")
             .bind(Value::Int(Some(after_id)))
@@ -112,10 +112,11 @@ impl PostgresStore {
             " ORDER BY t.\"id\" LIMIT {limit}), d AS (DELETE FROM "
         ))
         .ident(table)
-        // By tuple id: a TID scan, no second index descent per row. A candidate that a
-        // concurrent transaction updated meanwhile has moved to a new tid, so PostgreSQL's
-        // re-check (EvalPlanQual) no longer matches it and it is kept.
-        .push(" AS t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM c)) AND ");
+        // By primary key, not by tuple id: a candidate that a concurrent transaction updated
+        // meanwhile has a new tuple id, and PostgreSQL's re-check (EvalPlanQual) would then
+        // skip it although it still matches; by id the re-check sees the new version and the
+        // condition alone decides.
+        .push(" AS t WHERE t.\"id\" = ANY (ARRAY(SELECT \"id\" FROM c)) AND ");
         predicates::step_condition(&mut sql, tables, step, cutoffs);
         sql.push(" RETURNING t.\"id\")");
         if step.deletes_refresh_tokens() {
