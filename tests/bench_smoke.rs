@@ -7,10 +7,16 @@ use std::process::Command;
 
 fn smoke(backend: &str) {
     let setup = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/setup_venv.sh"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/setup_venv.sh"
+        ))
         .status()
         .expect("running setup_venv.sh");
-    assert!(setup.success(), "the interop virtualenv could not be set up");
+    assert!(
+        setup.success(),
+        "the interop virtualenv could not be set up"
+    );
     let out = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/cleartokens.sh"))
         .args(["--smoke", backend])
@@ -22,7 +28,10 @@ fn smoke(backend: &str) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}\n{stderr}");
-    assert!(out.status.success(), "benchmark smoke run failed on {backend}");
+    assert!(
+        out.status.success(),
+        "benchmark smoke run failed on {backend}"
+    );
 }
 
 #[test]

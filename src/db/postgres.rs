@@ -43,9 +43,12 @@ pub const CLEANUP_LOCK_KEY: i64 = 0x6f61_7574_6863_746c;
 ///   (Not `plan_cache_mode = force_custom_plan`: it would also re-plan the deferred foreign key
 ///   check that runs for every deleted row, several times slower overall.)
 /// - `jit = off`: batches are short; compiling each one would cost more than it runs.
-const CLEANUP_SESSION: [&str; 3] = [
+const CLEANUP_SESSION: [&str; 4] = [
     "SET lock_timeout = '1s'",
     "SET enable_seqscan = off",
+    // A merge anti join would read the referencing unique index from its first entry in every
+    // batch (work grows with batches x index size); a nested loop probes it once per candidate.
+    "SET enable_mergejoin = off",
     "SET jit = off",
 ];
 
