@@ -879,8 +879,13 @@ async fn delete_with_retry(
             } else {
                 format!(" (gave up after {attempt} attempts)")
             };
+            let position = if after_id == i64::MIN {
+                "in the first batch".to_string()
+            } else {
+                format!("in the batch after id {after_id}")
+            };
             return Err(error.context(format!(
-                "{} failed in the batch after id {after_id}{why}; finished batches are committed",
+                "{} failed {position}{why}; finished batches are committed",
                 human(step)
             )));
         }

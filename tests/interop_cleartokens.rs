@@ -25,9 +25,13 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Runs `cmd` in its own process group, echoing its output line by line; kills the group on timeout.
 fn run_echoed(label: &str, mut cmd: Command) -> (ExitStatus, Vec<String>) {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd.process_group(0);
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("[{label}] cannot start {cmd:?}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("[{label}] cannot start {cmd:?}: {e}"));
     let lines = Arc::new(Mutex::new(Vec::new()));
 
     fn pump<R: Read + Send + 'static>(
@@ -43,8 +47,16 @@ fn run_echoed(label: &str, mut cmd: Command) -> (ExitStatus, Vec<String>) {
             }
         })
     }
-    let out = pump(label.to_string(), child.stdout.take().unwrap(), lines.clone());
-    let err = pump(label.to_string(), child.stderr.take().unwrap(), Arc::new(Mutex::new(Vec::new())));
+    let out = pump(
+        label.to_string(),
+        child.stdout.take().unwrap(),
+        lines.clone(),
+    );
+    let err = pump(
+        label.to_string(),
+        child.stderr.take().unwrap(),
+        Arc::new(Mutex::new(Vec::new())),
+    );
 
     let start = Instant::now();
     let status = loop {
@@ -71,12 +83,15 @@ fn run_echoed(label: &str, mut cmd: Command) -> (ExitStatus, Vec<String>) {
 fn differential(backend: &str) {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut cmd = Command::new("bash");
-    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/cleartokens_diff.sh"))
-        .arg(backend)
-        .env("OAUTHCTL_BIN", env!("CARGO_BIN_EXE_oauthctl"))
-        .env_remove("INTEROP_DIR")
-        .env_remove("DATABASE_URL")
-        .env_remove("OAUTHCTL_NOW");
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/cleartokens_diff.sh"
+    ))
+    .arg(backend)
+    .env("OAUTHCTL_BIN", env!("CARGO_BIN_EXE_oauthctl"))
+    .env_remove("INTEROP_DIR")
+    .env_remove("DATABASE_URL")
+    .env_remove("OAUTHCTL_NOW");
     for var in [
         "REFRESH_TOKEN_EXPIRE_SECONDS",
         "REFRESH_TOKEN_GRACE_PERIOD_SECONDS",
@@ -87,8 +102,17 @@ fn differential(backend: &str) {
         cmd.env_remove(var);
     }
     let (status, lines) = run_echoed(&format!("cleartokens-diff {backend}"), cmd);
-    let failures: Vec<&str> = lines.iter().filter(|l| l.starts_with("FAIL ")).map(|l| l.as_str()).collect();
-    let summary = lines.iter().rev().find(|l| l.contains(" passed, ")).cloned().unwrap_or_else(|| "(no summary line)".into());
+    let failures: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("FAIL "))
+        .map(|l| l.as_str())
+        .collect();
+    let summary = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains(" passed, "))
+        .cloned()
+        .unwrap_or_else(|| "(no summary line)".into());
     assert!(
         status.success() && failures.is_empty(),
         "cleartokens differential test on {backend} failed ({status}): {summary}\n{}",

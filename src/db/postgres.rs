@@ -43,9 +43,12 @@ pub const CLEANUP_LOCK_KEY: i64 = 0x6f61_7574_6863_746c;
 ///   (Not `plan_cache_mode = force_custom_plan`: it would also re-plan the deferred foreign key
 ///   check that runs for every deleted row, several times slower overall.)
 /// - `jit = off`: batches are short; compiling each one would cost more than it runs.
-const CLEANUP_SESSION: [&str; 3] = [
+const CLEANUP_SESSION: [&str; 4] = [
     "SET lock_timeout = '1s'",
     "SET enable_seqscan = off",
+    // A merge anti join would read the referencing unique index from its first entry in every
+    // batch (work grows with batches x index size); a nested loop probes it once per candidate.
+    "SET enable_mergejoin = off",
     "SET jit = off",
 ];
 
@@ -102,7 +105,7 @@ impl PostgresStore {
         let tables = &self.tables;
         let table = step.table(tables);
         let mut sql = Sql::new(Params::Dollar, '"');
-        sql.push("WITH c AS (SELECT t.ctid AS tid, t.\"id\" FROM ")
+        sql.push("WITH c AS (SELECT t.\"id\" FROM ")
             .ident(table)
             .push(" t WHERE t.\"id\" > ")
             .bind(Value::Int(Some(after_id)))
@@ -112,10 +115,11 @@ impl PostgresStore {
             " ORDER BY t.\"id\" LIMIT {limit}), d AS (DELETE FROM "
         ))
         .ident(table)
-        // By tuple id: a TID scan, no second index descent per row. A candidate that a
-        // concurrent transaction updated meanwhile has moved to a new tid, so PostgreSQL's
-        // re-check (EvalPlanQual) no longer matches it and it is kept.
-        .push(" AS t WHERE t.ctid = ANY (ARRAY(SELECT tid FROM c)) AND ");
+        // By primary key, not by tuple id: a candidate that a concurrent transaction updated
+        // meanwhile has a new tuple id, and PostgreSQL's re-check (EvalPlanQual) would then
+        // skip it although it still matches; by id the re-check sees the new version and the
+        // condition alone decides.
+        .push(" AS t WHERE t.\"id\" = ANY (ARRAY(SELECT \"id\" FROM c)) AND ");
         predicates::step_condition(&mut sql, tables, step, cutoffs);
         sql.push(" RETURNING t.\"id\")");
         if step.deletes_refresh_tokens() {

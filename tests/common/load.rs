@@ -392,6 +392,9 @@ pub struct WriterReport {
     pub max_op: Duration,
 }
 
+/// What a writer operation records once its statements committed.
+type OnSuccess = Box<dyn FnOnce(&mut Shared) + Send>;
+
 struct Shared {
     report: WriterReport,
     /// (refresh token, its access token) a client may refresh or revoke.
@@ -440,7 +443,7 @@ pub async fn run_writer(
                 let n = lit(backend, now);
                 let expires = lit(backend, now + TimeDelta::hours(1));
                 let id = next_id.fetch_add(1, Ordering::SeqCst) as i64;
-                let (op, statements, on_success): (&str, Vec<String>, Box<dyn FnOnce(&mut Shared) + Send>) = {
+                let (op, statements, on_success): (&str, Vec<String>, OnSuccess) = {
                     let mut s = shared.lock().unwrap();
                     let choice = s.rand(10);
                     if choice < 3 || (choice < 5 && s.pending_grants.is_empty()) {
