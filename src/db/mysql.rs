@@ -2,13 +2,13 @@
 //! backtick quoting. MariaDB ≥ 10.7 gets the migration set with native `uuid` columns, as
 //! Django 5 creates there.
 //!
-//! Cleanup batches: one consistent (non-locking, READ COMMITTED) read collects the next
-//! candidate ids into a session TEMPORARY table; then one short transaction nulls
-//! `source_refresh_token_id` for the candidates that still match (joined on the primary key,
-//! re-checked with locking reads) and deletes the candidates that still match: over their
-//! primary key range when they are dense, by key when they are sparse. The FKs are immediate
-//! here, so the UPDATE must come before the DELETE. The run lock is `GET_LOCK`, held on a
-//! dedicated connection.
+//! Cleanup batches: one consistent (non-locking, READ COMMITTED) read fetches the next
+//! candidate ids (rows meeting the step's scan condition, see
+//! [`predicates::scan_condition`]); then one short transaction nulls `source_refresh_token_id`
+//! for the batch's refresh tokens that still match (re-checked with locking reads) and deletes
+//! the batch's rows that meet the full condition: over the primary key range when the candidates
+//! are dense, by key when they are sparse. The FKs are immediate here, so the UPDATE must come
+//! before the DELETE. The run lock is `GET_LOCK`, held on a dedicated connection.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,16 +36,12 @@ static MARIADB_MIGRATOR: Migrator = sqlx::migrate!("migrations/mariadb");
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// The session TEMPORARY table holding one batch's candidate ids.
-const BATCH_TABLE: &str = "oauthctl_cleartokens_batch";
-
 /// Session settings for cleanup batches: wait at most 1 s (InnoDB's minimum) for a row lock the
 /// server holds, then back off and retry, rather than queueing (and making the server queue
 /// behind the rows we already locked); and do not wait for ever on a metadata lock (DDL).
-const CLEANUP_SESSION: [&str; 3] = [
+const CLEANUP_SESSION: [&str; 2] = [
     "SET SESSION innodb_lock_wait_timeout = 1",
     "SET SESSION lock_wait_timeout = 10",
-    "CREATE TEMPORARY TABLE IF NOT EXISTS `oauthctl_cleartokens_batch` (`id` BIGINT NOT NULL PRIMARY KEY) ENGINE=InnoDB",
 ];
 
 /// The `GET_LOCK` name for a database. Lock names are server-wide, so the database is part of
@@ -121,55 +117,62 @@ impl MySqlStore {
     ) -> Result<BatchOutcome> {
         let tables = &self.tables;
         let table = step.table(tables);
-        let batch = quoted(BATCH_TABLE, '`');
-        // Everything on one connection: the TEMPORARY table is private to its session.
         let mut conn = self.pool.acquire().await.context("connecting")?;
-        sqlx::query(&format!("DELETE FROM {batch}"))
-            .execute(&mut *conn)
-            .await
-            .context("emptying the batch scratch table")?;
 
         // The candidates: a consistent read (no locks under READ COMMITTED), so scanning past
-        // rows the server is busy with never waits.
+        // rows the server is busy with never waits. Their ids come to the client (at most
+        // `limit` integers); a scratch table would cost more to fill and empty than the batch's
+        // own DELETE takes (measured: 53 ms against 7 ms for 10,000 ids).
         let mut sql = Sql::new(Params::Question, '`');
-        sql.push(&format!("INSERT INTO {batch} (`id`) SELECT t.`id` FROM "))
+        sql.push("SELECT t.`id` FROM ")
             .ident(table)
             .push(" t WHERE t.`id` > ")
             .bind(Value::Int(Some(after_id)))
             .push(" AND ");
-        predicates::step_condition(&mut sql, tables, step, cutoffs);
+        predicates::scan_condition(&mut sql, tables, step, cutoffs);
         sql.push(&format!(" ORDER BY t.`id` LIMIT {limit}"));
-        let candidates = query_for(&sql)
-            .execute(&mut *conn)
+        let ids: Vec<i64> = query_for(&sql)
+            .fetch_all(&mut *conn)
             .await
             .with_context(|| format!("selecting a batch from {table}"))?
-            .rows_affected();
-        if candidates == 0 {
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("reading the ids of a batch from {table}"))?;
+        let (Some(&first_id), Some(&last_id)) = (ids.first(), ids.last()) else {
             return Ok(BatchOutcome {
                 candidates: 0,
                 deleted: 0,
                 last_id: None,
             });
-        }
-        let (first_id, last_id): (Option<i64>, Option<i64>) =
-            sqlx::query_as(&format!("SELECT MIN(`id`), MAX(`id`) FROM {batch}"))
-                .fetch_one(&mut *conn)
-                .await
-                .context("reading the batch's id range")?;
-        // Dense candidates (backlog): delete over their primary key range, as the scan goes.
-        // Sparse ones (a steady-state run, where one batch spans the table): delete them by key
-        // through the scratch table, so the transaction never scans (and locks its way) across
-        // the rows in between.
-        let span = last_id.unwrap_or(0).saturating_sub(first_id.unwrap_or(0)) as u64 + 1;
+        };
+        let candidates = ids.len() as u64;
+        // Dense candidates (backlog): work over their primary key range, as the scan goes.
+        // Sparse ones (a steady-state run, where one batch spans the table): by key, so the
+        // transaction never scans (and locks its way) across the rows in between.
+        let span = last_id.saturating_sub(first_id) as u64 + 1;
         let dense = span <= candidates.saturating_mul(2);
+        // The rows of the batch, as a condition on `t`.`id` (ids are integers from the
+        // database, so writing them into the statement is safe).
+        let in_batch = |sql: &mut Sql, t: &str| {
+            if dense {
+                sql.push(&format!("{t}.`id` BETWEEN "))
+                    .bind(Value::Int(Some(first_id)))
+                    .push(" AND ")
+                    .bind(Value::Int(Some(last_id)));
+            } else {
+                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+                sql.push(&format!("{t}.`id` IN ({})", list.join(",")));
+            }
+        };
 
         let mut tx = conn
             .begin()
             .await
             .context("starting the batch transaction")?;
         if step.deletes_refresh_tokens() {
-            // DOT's SET_NULL first (immediate FKs). The join re-reads each candidate refresh
-            // token with a lock and re-checks the condition, so only tokens that are deleted
+            // DOT's SET_NULL first (immediate FKs). The join re-reads each refresh token of the
+            // batch with a lock and re-checks the condition, so only tokens that are deleted
             // below lose their link, and they cannot change before the DELETE.
             let mut joins = Sql::new(Params::Question, '`');
             let mut condition = Sql::new(Params::Question, '`');
@@ -181,43 +184,32 @@ impl MySqlStore {
                 cutoffs,
             );
             let mut sql = Sql::new(Params::Question, '`');
-            // STRAIGHT_JOIN: the scratch table drives, every other table is a key lookup.
-            // Left to itself the optimizer may scan (and, with locking reads, lock) a whole
-            // token table, which blocks and deadlocks the server's own writes.
-            sql.push(&format!("UPDATE {batch} b STRAIGHT_JOIN "))
+            // STRAIGHT_JOIN: the batch's refresh tokens drive, every other table is a key
+            // lookup. Left to itself the optimizer may scan (and, with locking reads, lock) a
+            // whole token table, which blocks and deadlocks the server's own writes.
+            sql.push("UPDATE ")
                 .ident(table)
-                .push(" t ON t.`id` = b.`id` STRAIGHT_JOIN ")
+                .push(" t STRAIGHT_JOIN ")
                 .ident(&tables.access_token)
-                .push(" s ON s.`source_refresh_token_id` = b.`id`")
+                .push(" s ON s.`source_refresh_token_id` = t.`id`")
                 .append(joins)
-                .push(" SET s.`source_refresh_token_id` = NULL WHERE ")
-                .append(condition);
+                .push(" SET s.`source_refresh_token_id` = NULL WHERE ");
+            in_batch(&mut sql, "t");
+            sql.push(" AND ").append(condition);
             query_for(&sql).execute(&mut *tx).await.with_context(|| {
                 format!("nulling {}.source_refresh_token_id", tables.access_token)
             })?;
         }
-        // Both forms re-check the condition. The range form is a single-table DELETE that
-        // deletes as it scans, where a DELETE joined to the scratch table buffers every row and
-        // looks it up twice. It may also take a row of the range that only began to match since
-        // the candidates were read (it matches DOT's condition now); if that is a refresh token
+        // A single-table DELETE that re-checks the full condition and deletes as it reads. The
+        // range form may also take a row of the range that only began to match since the
+        // candidates were read (it matches DOT's condition now); if that is a refresh token
         // still referenced, the FK stops the batch and the retry re-reads.
+        let qualified = quoted(table, '`');
         let mut sql = Sql::new(Params::Question, '`');
-        if dense {
-            let qualified = quoted(table, '`');
-            sql.push("DELETE FROM ")
-                .ident(table)
-                .push(&format!(" WHERE {qualified}.`id` >= "))
-                .bind(Value::Int(first_id))
-                .push(&format!(" AND {qualified}.`id` <= "))
-                .bind(Value::Int(last_id))
-                .push(" AND ");
-            predicates::step_condition_on(&mut sql, tables, step, cutoffs, &qualified);
-        } else {
-            sql.push("DELETE t FROM ")
-                .ident(table)
-                .push(&format!(" t JOIN {batch} b ON b.`id` = t.`id` WHERE "));
-            predicates::step_condition(&mut sql, tables, step, cutoffs);
-        }
+        sql.push("DELETE FROM ").ident(table).push(" WHERE ");
+        in_batch(&mut sql, &qualified);
+        sql.push(" AND ");
+        predicates::step_condition_on(&mut sql, tables, step, cutoffs, &qualified);
         let deleted = query_for(&sql)
             .execute(&mut *tx)
             .await
@@ -227,7 +219,7 @@ impl MySqlStore {
         Ok(BatchOutcome {
             candidates,
             deleted,
-            last_id,
+            last_id: Some(last_id),
         })
     }
 

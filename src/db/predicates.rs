@@ -175,6 +175,25 @@ pub(crate) fn step_condition_on(
     }
 }
 
+/// Appends a condition on the step's own columns (table aliased `t`) that every row matching
+/// [`step_condition`] also meets: the cheap part of the condition, without the subquery into
+/// another table where that subquery only excludes rows.
+///
+/// Backends that walk the primary key in ranges use it to find where a batch ends (the id of
+/// the `batch size`-th row meeting it), then delete the rows of that range that meet the full
+/// condition: the subquery runs once per row instead of once to find the range and again to
+/// delete, and a batch never holds more than `batch size` rows. Step 3's subquery selects rather
+/// than excludes (a refresh token goes only if its access token expired), so its full condition
+/// is kept: a looser one would make most of its batches find little to delete.
+pub(crate) fn scan_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs: &Cutoffs) {
+    match step {
+        Step::ExpiredAccessTokens | Step::ExpiredIdTokens => {
+            sql.col("t", "expires").push(" < ").time(cutoffs.now);
+        }
+        _ => step_condition(sql, tables, step, cutoffs),
+    }
+}
+
 /// Appends the condition under which a row of `step`'s table (aliased `t`) is deleted by a full
 /// run, *including the effect of the earlier steps of the same run*: an access token becomes
 /// deletable in step 4 when its refresh token goes in step 1 or 3, and an ID token in step 5 when
