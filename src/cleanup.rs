@@ -24,11 +24,18 @@ pub const EXPIRY_UNSET_WARNING: &str = "REFRESH_TOKEN_EXPIRE_SECONDS is not set 
 /// DOT's default `CLEAR_EXPIRED_TOKENS_BATCH_SIZE`.
 pub const DEFAULT_BATCH_SIZE: u64 = 10_000;
 
-/// Attempts per batch (the first plus retries) on deadlocks, lock timeouts and lost connections.
+/// Attempts per batch (the first plus retries) on deadlocks, serialization failures and lock
+/// timeouts.
 const MAX_ATTEMPTS: u32 = 6;
 /// First back-off delay; doubled per retry, capped, with jitter.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// How long a lost connection (server restart, fail-over, dropped network) is retried, counted
+/// from the first failure, before the run gives up with exit 1. Every retry first makes sure the
+/// run lock is still ours (re-taking it on a new session), then runs the batch again.
+pub const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
+/// Back-off cap while reconnecting: a server that is back is used again within this.
+const RECONNECT_BACKOFF_CAP: Duration = Duration::from_secs(2);
 
 /// Python's `timedelta.max` in microseconds: DOT rejects larger values as not being seconds.
 const PY_TIMEDELTA_MAX_MICROS: i128 = (999_999_999 * 86_400 + 86_399) * 1_000_000 + 999_999;
@@ -855,8 +862,12 @@ pub async fn run(
     })
 }
 
-/// One batch, retried with exponential back-off (and jitter) on transient failures. `None`
-/// when a stop was requested during a back-off.
+/// One batch, retried with exponential back-off (and jitter) on transient failures: up to
+/// [`MAX_ATTEMPTS`] on deadlocks and lock timeouts, and for up to [`RECONNECT_BUDGET`] on a lost
+/// connection. Before every attempt the run lock is checked (one round trip on its own
+/// session), so a server restart that silently ended the lock's session is noticed and the lock
+/// re-taken (or the run gives way, exit 3, if another run took it meanwhile). `None` when a stop
+/// was requested during a back-off.
 async fn delete_with_retry(
     store: &dyn Store,
     mut lock: Option<&mut Box<dyn CleanupLock>>,
@@ -866,53 +877,117 @@ async fn delete_with_retry(
     after_id: i64,
     limit: u64,
 ) -> Result<Option<BatchOutcome>> {
-    let mut attempt = 1;
+    let mut transient_attempts = 0u32;
+    let mut lost_attempts = 0u32;
+    let mut lost_since: Option<Instant> = None;
     loop {
-        let error = match store.delete_batch(step, cutoffs, after_id, limit).await {
-            Ok(outcome) => return Ok(Some(outcome)),
+        let attempt_started = Instant::now();
+        let held = match lock.as_mut() {
+            Some(lock) => match lock.ensure_held().await {
+                Ok(true) => {
+                    tracing::warn!(
+                        "{}: the run lock's session was gone; {} re-taken",
+                        human(step),
+                        lock.describe()
+                    );
+                    Ok(())
+                }
+                Ok(false) => Ok(()),
+                Err(error) => Err(error),
+            },
+            None => Ok(()),
+        };
+        let result = match held {
+            Ok(()) => store.delete_batch(step, cutoffs, after_id, limit).await,
+            Err(error) => Err(error),
+        };
+        let error = match result {
+            Ok(outcome) => {
+                if let Some(since) = lost_since {
+                    tracing::warn!(
+                        "{}: reconnected after {:.1} s ({lost_attempts} failed attempts); carrying on",
+                        human(step),
+                        since.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(Some(outcome));
+            }
             Err(error) => error,
         };
-        let class = store.classify_error(&error);
-        if class == ErrorClass::Permanent || attempt >= MAX_ATTEMPTS {
-            let why = if class == ErrorClass::Permanent {
-                String::new()
-            } else {
-                format!(" (gave up after {attempt} attempts)")
-            };
-            let position = if after_id == i64::MIN {
-                "in the first batch".to_string()
-            } else {
-                format!("in the batch after id {after_id}")
-            };
-            return Err(error.context(format!(
+        let position = if after_id == i64::MIN {
+            "in the first batch".to_string()
+        } else {
+            format!("in the batch after id {after_id}")
+        };
+        let give_up = |error: anyhow::Error, why: String| {
+            error.context(format!(
                 "{} failed {position}{why}; finished batches are committed",
                 human(step)
-            )));
-        }
-        let delay = backoff(attempt);
-        tracing::warn!(
-            "{}: {error:#}; retrying in {} ms (attempt {}/{MAX_ATTEMPTS})",
-            human(step),
-            delay.as_millis(),
-            attempt + 1
-        );
+            ))
+        };
+        let delay = match store.classify_error(&error) {
+            ErrorClass::Permanent => return Err(give_up(error, String::new())),
+            ErrorClass::Transient => {
+                transient_attempts += 1;
+                if transient_attempts >= MAX_ATTEMPTS {
+                    let why = format!(" (gave up after {transient_attempts} attempts)");
+                    return Err(give_up(error, why));
+                }
+                let delay = backoff(transient_attempts, BACKOFF_CAP);
+                tracing::warn!(
+                    "{}: {}; retrying in {} ms (attempt {}/{MAX_ATTEMPTS})",
+                    human(step),
+                    crate::error_message(&error),
+                    delay.as_millis(),
+                    transient_attempts + 1
+                );
+                delay
+            }
+            ErrorClass::ConnectionLost => {
+                lost_attempts += 1;
+                // From the start of the first failed attempt: the pool may already have spent
+                // its acquire timeout waiting for the server.
+                let since = *lost_since.get_or_insert(attempt_started);
+                let lost_for = since.elapsed();
+                if lost_for >= RECONNECT_BUDGET {
+                    let why = format!(
+                        " (connection lost, not back within {} s, {lost_attempts} attempts)",
+                        RECONNECT_BUDGET.as_secs()
+                    );
+                    return Err(give_up(error, why));
+                }
+                let delay =
+                    backoff(lost_attempts, RECONNECT_BACKOFF_CAP).min(RECONNECT_BUDGET - lost_for);
+                if lost_attempts == 1 {
+                    tracing::warn!(
+                        "{}: connection lost: {}; reconnecting for up to {} s",
+                        human(step),
+                        crate::error_message(&error),
+                        RECONNECT_BUDGET.as_secs()
+                    );
+                } else {
+                    tracing::info!(
+                        "{}: still no connection after {:.1} s: {}; retrying in {} ms",
+                        human(step),
+                        lost_for.as_secs_f64(),
+                        crate::error_message(&error),
+                        delay.as_millis()
+                    );
+                }
+                delay
+            }
+        };
         if !stop.sleep(delay).await {
             return Ok(None);
         }
-        if class == ErrorClass::ConnectionLost {
-            if let Some(lock) = lock.as_mut() {
-                lock.ensure_held().await?;
-            }
-        }
-        attempt += 1;
     }
 }
 
 /// `BACKOFF_BASE · 2^(attempt-1)`, capped, times a random factor in [0.5, 1): retries of
 /// several clients that collided do not collide again in lockstep.
-fn backoff(attempt: u32) -> Duration {
+fn backoff(attempt: u32, cap: Duration) -> Duration {
     let exp = BACKOFF_BASE.saturating_mul(1u32 << (attempt - 1).min(16));
-    let capped = exp.min(BACKOFF_CAP);
+    let capped = exp.min(cap);
     capped.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
@@ -1073,7 +1148,7 @@ mod tests {
     #[test]
     fn backoff_grows_and_is_capped() {
         for attempt in 1..10 {
-            let d = backoff(attempt);
+            let d = backoff(attempt, BACKOFF_CAP);
             let nominal = BACKOFF_BASE
                 .saturating_mul(1 << (attempt - 1))
                 .min(BACKOFF_CAP);

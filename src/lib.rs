@@ -46,6 +46,24 @@ pub enum Failure {
     Stopped(String),
 }
 
+/// An error and its causes on one line, joined by `: ` as `{:#}` joins them, but leaving out a
+/// cause whose text the line already ends with: sqlx's "error communicating with database:
+/// Connection refused" is caused by an I/O error that says "Connection refused" again.
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 /// The exit code for an error: the first [`Failure`] in its chain decides, else 1.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {

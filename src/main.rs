@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(oauthctl::run(cli)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(error) => {
-            let message = format!("{error:#}");
+            let message = oauthctl::error_message(&error);
             // DOT's validation report is printed as DOT prints it; everything else is `error: …`.
             if message.starts_with(oauthctl::application::REPORT_HEADER) {
                 eprintln!("{message}");

@@ -2,9 +2,10 @@
 //! DELETE privilege, and a row of the batch locked by another transaction. Each ends in exit 1
 //! with a one-line message and nothing half-done, or (the lock) in a finished run.
 //!
-//! Not covered here: a server restart in the middle of a run (needs a private server; see
-//! RELIABILITY.md), and a wrong PostgreSQL password (the shared server trusts 127.0.0.1, so no
-//! password is ever checked there; the wrong-password case runs on MariaDB).
+//! The wrong-password case runs on MariaDB (shared server) and on a private PostgreSQL server
+//! (tests/common/server.rs) whose pg_hba.conf asks for `scram-sha-256`: the shared PostgreSQL
+//! trusts 127.0.0.1, so it never checks a password. A server restart in the middle of a run is
+//! in tests/reliability_restart.rs.
 
 mod common;
 #[path = "common/load.rs"]
@@ -13,6 +14,7 @@ mod load;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use common::server::{pg_password_role, pg_url_as, PrivateServer};
 use common::{code, stderr, stdout, Backend, TestDb};
 use load::*;
 use sqlx::Connection;
@@ -124,6 +126,57 @@ fn wrong_password_exits_1_and_never_shows_it_mariadb() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains("RightPw-123"));
     db.execute(&format!("DROP USER '{user}'@'%'"));
+}
+
+/// PostgreSQL checks passwords only on a private server (its pg_hba.conf asks for
+/// `scram-sha-256`); the shared one trusts 127.0.0.1.
+#[test]
+fn wrong_password_exits_1_and_never_shows_it_postgres() {
+    let server = PrivateServer::postgres();
+    let db = TestDb::migrated_on(&server, "wrongpw");
+    seed(&db, 300, now());
+    pg_password_role(&db, "cleaner", "RightPw-123");
+    let wrong = pg_url_as(&db, "cleaner", "WrongPw-456");
+    for extra in [vec![], vec!["-vvv"], vec!["--format", "json"]] {
+        let out = cleartokens(&wrong, &extra);
+        let line = one_line_error(&out, "wrong password");
+        assert!(line.contains("password authentication failed"), "{line}");
+        assert!(line.contains("cleaner:****@"), "{line}");
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains("WrongPw-456"), "{all}");
+        println!("RELIABILITY fault wrong password Postgres {extra:?}: exit 1: {line}");
+    }
+    let out = std::process::Command::new(common::bin())
+        .args(["cleartokens", "-vvv"])
+        .env("DATABASE_URL", &wrong)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains("WrongPw-456"));
+    // The right password works (300 units of backlog deleted) and is never shown either, at
+    // trace level.
+    let right = pg_url_as(&db, "cleaner", "RightPw-123");
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "cleartokens",
+            "-vvv",
+            "--format",
+            "json",
+            "--batch-size",
+            "100",
+        ])
+        .args(["--refresh-token-expire-seconds", EXPIRE_SECONDS])
+        .env("DATABASE_URL", &right)
+        .env("OAUTHCTL_NOW", NOW)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(json["deleted_total"].as_u64().unwrap() > 0, "{json}");
+    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains("RightPw-123"));
+    assert_eq!(dangling(&db), vec![]);
 }
 
 /// A user that may read but not delete: exit 1, clear message, nothing deleted or nulled.

@@ -64,11 +64,22 @@ ensure_python() {
   fi
 }
 
+# The server-restart and PostgreSQL-password tests start private servers from these binaries.
+ensure_server_binaries() {
+  if [ -z "${OAUTHCTL_TEST_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    log "installing PostgreSQL server binaries"; apt_install postgresql
+  fi
+  if [ ! -x "${OAUTHCTL_TEST_MARIADBD:-/usr/sbin/mariadbd}" ]; then
+    log "installing MariaDB server binaries"; apt_install mariadb-server
+  fi
+}
+
 command -v cargo >/dev/null || { log "cargo is required (Rust toolchain)"; exit 1; }
 command -v pg_isready >/dev/null || apt_install postgresql-client
 command -v mariadb >/dev/null || apt_install mariadb-client
 ensure_postgres
 ensure_mariadb
+ensure_server_binaries
 ensure_python
 
 log "running the test suite"

@@ -1,9 +1,17 @@
 //! Secrets stay secret: a given client secret and the database password never appear in any log
 //! line (at the most verbose level), error message or JSON output; a generated secret is shown
 //! exactly once; what is stored is a hash that verifies, not the plaintext.
+//!
+//! Database passwords are checked on MariaDB (the shared server, an account with a password) and
+//! on PostgreSQL (a private server from tests/common/server.rs whose pg_hba.conf asks for
+//! `scram-sha-256`; the shared one trusts 127.0.0.1), for `migrate`, `createapplication` and
+//! `cleartokens`, with the wrong and the right password.
 
 mod common;
+#[path = "common/load.rs"]
+mod load;
 
+use common::server::{pg_password_role, pg_url_as, PrivateServer};
 use common::{code, stderr, stdout, Backend, TestDb, ALL};
 
 const GIVEN_SECRET: &str = "Given-Secret-5b1f0e";
@@ -227,6 +235,134 @@ fn database_password_never_printed() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!all_output(&out).contains(DB_PASSWORD));
+}
+
+/// `cleartokens` with the password in the URL, at trace level, over a seeded backlog.
+fn cleartokens_at_trace(db: &TestDb, url: &str) -> std::process::Output {
+    db.oauthctl(&[
+        "-vvv",
+        "cleartokens",
+        "--batch-size",
+        "50",
+        "--refresh-token-expire-seconds",
+        load::EXPIRE_SECONDS,
+        "--format",
+        "json",
+    ])
+    .env("DATABASE_URL", url)
+    .env("OAUTHCTL_NOW", "2026-11-26T20:00:00Z")
+    .env("RUST_LOG", "trace")
+    .output()
+    .unwrap()
+}
+
+fn seed_backlog(db: &TestDb) {
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-26T20:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    load::seed(db, 100, now);
+}
+
+#[test]
+fn database_password_never_printed_by_cleartokens_mariadb() {
+    let db = TestDb::migrated(Backend::MySql, "pwct");
+    seed_backlog(&db);
+    let account = PasswordUser::new(db, "pwct");
+    let wrong = format!("{DB_PASSWORD}-wrong");
+    let out = cleartokens_at_trace(&account.admin, &account.url(&wrong));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!all_output(&out).contains(DB_PASSWORD));
+    assert!(stderr(&out).contains("Access denied"), "{}", stderr(&out));
+
+    let db_name = account.admin.name().to_string();
+    for host in ["%", "localhost"] {
+        account.admin.execute(&format!(
+            "GRANT ALL ON {db_name}.* TO '{}'@'{host}'",
+            account.user
+        ));
+    }
+    let out = cleartokens_at_trace(&account.admin, &account.url(DB_PASSWORD));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(json["deleted_total"].as_u64().unwrap() > 0, "{json}");
+    assert!(!all_output(&out).contains(DB_PASSWORD));
+}
+
+/// PostgreSQL with a password that is checked: a private server (scram-sha-256).
+#[test]
+fn database_password_never_printed_postgres() {
+    let server = PrivateServer::postgres();
+    let db = TestDb::empty_on(&server, "pgpw");
+    pg_password_role(&db, "oauth_app", DB_PASSWORD);
+    let url = |password: &str| pg_url_as(&db, "oauth_app", password);
+
+    // Wrong password, each command: exit 1, one error line, the password nowhere.
+    let wrong = format!("{DB_PASSWORD}-wrong");
+    for args in [
+        vec!["-vvv", "migrate"],
+        vec!["-vvv", "createapplication", "public", "password"],
+        vec!["-vvv", "cleartokens", "--format", "json"],
+    ] {
+        let out = db
+            .oauthctl(&args)
+            .env("DATABASE_URL", url(&wrong))
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        assert!(!all_output(&out).contains(DB_PASSWORD), "{args:?}");
+        let errors: Vec<String> = stderr(&out)
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {}", stderr(&out));
+        assert!(
+            errors[0].contains("postgres://oauth_app:****@")
+                && errors[0].contains("password authentication failed"),
+            "{args:?}: {}",
+            errors[0]
+        );
+    }
+
+    // Right password: migrate, createapplication, cleartokens over a backlog, all at trace
+    // level; the password is never shown.
+    let run = |args: &[&str]| {
+        let out = db
+            .oauthctl(args)
+            .env("DATABASE_URL", url(DB_PASSWORD))
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(
+            !all_output(&out).contains(DB_PASSWORD),
+            "{args:?} leaked the password"
+        );
+        assert!(!stderr(&out).is_empty(), "{args:?}: trace logging is on");
+        out
+    };
+    run(&["-vvv", "migrate"]);
+    seed_backlog(&db);
+    // The seed wrote application id 1 explicitly; move the sequence past it.
+    db.execute("SELECT setval(pg_get_serial_sequence('oauth2_provider_application', 'id'), 1000)");
+    run(&[
+        "-vvv",
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--client-id",
+        "pg-pw-ok",
+        "--hasher",
+        "pbkdf2_sha256",
+        "--format",
+        "json",
+    ]);
+    let out = cleartokens_at_trace(&db, &url(DB_PASSWORD));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(json["deleted_total"].as_u64().unwrap() > 0, "{json}");
     assert!(!all_output(&out).contains(DB_PASSWORD));
 }
 

@@ -154,7 +154,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
     let outcome = cleanup::run(store.as_ref(), lock.as_mut(), &stop, &options).await;
     if let Some(lock) = lock {
         if let Err(e) = lock.release().await {
-            tracing::warn!("{e:#}");
+            tracing::warn!("{}", crate::error_message(&e));
         }
     }
     let report = outcome?;

@@ -293,9 +293,12 @@ pub enum ErrorClass {
 pub trait CleanupLock: Send {
     /// The lock's name, for messages.
     fn describe(&self) -> String;
-    /// After a lost connection: make sure the lock is still ours (re-taking it if its session
-    /// died), else fail with [`crate::Failure::Conflict`].
-    async fn ensure_held(&mut self) -> Result<()>;
+    /// Before each batch: make sure the lock is still ours. Its session may have died with a
+    /// server restart even when the batch connection came back by itself; then the lock is
+    /// re-taken on a new session (`Ok(true)`), or, if another run took it meanwhile, this fails
+    /// with [`crate::Failure::Conflict`]. A server that is still unreachable is an error the
+    /// backend classifies as [`ErrorClass::ConnectionLost`].
+    async fn ensure_held(&mut self) -> Result<bool>;
     /// Releases the lock (dropping it releases it too, less politely).
     async fn release(self: Box<Self>) -> Result<()>;
 }

@@ -194,20 +194,23 @@ impl CleanupLock for AdvisoryLock {
         format!("PostgreSQL advisory lock {CLEANUP_LOCK_KEY}")
     }
 
-    async fn ensure_held(&mut self) -> Result<()> {
+    async fn ensure_held(&mut self) -> Result<bool> {
         if let Some(conn) = self.conn.as_mut() {
-            if conn.ping().await.is_ok() {
-                return Ok(());
+            // A session that answers still holds the lock. One that does not answer within the
+            // connect timeout is given up (its lock goes when the server notices).
+            if let Ok(Ok(())) = tokio::time::timeout(CONNECT_TIMEOUT, conn.ping()).await {
+                return Ok(false);
             }
         }
         // The lock's session is gone, and the lock with it: take it again or give way.
         self.conn = None;
         let mut conn = Self::connect(&self.options, &self.redacted_url).await?;
         if !Self::try_lock(&mut conn).await? {
+            let _ = conn.close().await;
             return Err(Self::conflict(&self.redacted_url));
         }
         self.conn = Some(conn);
-        Ok(())
+        Ok(true)
     }
 
     async fn release(mut self: Box<Self>) -> Result<()> {

@@ -111,9 +111,9 @@ impl CleanupLock for FileLock {
         format!("lock file {}", self.path.display())
     }
 
-    async fn ensure_held(&mut self) -> Result<()> {
+    async fn ensure_held(&mut self) -> Result<bool> {
         // An OS file lock lives as long as our file handle: it cannot be lost.
-        Ok(())
+        Ok(false)
     }
 
     async fn release(self: Box<Self>) -> Result<()> {

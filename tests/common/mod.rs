@@ -5,7 +5,13 @@
 //! root@127.0.0.1:3306 with no password; override with OAUTHCTL_TEST_POSTGRES_URL and
 //! OAUTHCTL_TEST_MYSQL_URL, each naming an admin database). A missing server fails the test: it is
 //! never skipped.
+//!
+//! Tests that must restart a server or check a PostgreSQL password start a private one instead
+//! ([`server::PrivateServer`]) and create their databases there with [`TestDb::empty_on`] /
+//! [`TestDb::migrated_on`].
 #![allow(dead_code)]
+
+pub mod server;
 
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -75,12 +81,33 @@ pub struct TestDb {
     pub backend: Backend,
     pub url: String,
     name: String,
+    /// The admin URL the database was created with (and is dropped through); None for SQLite.
+    admin: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
     /// An empty database (for SQLite: a path in a fresh directory, not created yet).
     pub fn empty(backend: Backend, tag: &str) -> Self {
+        match backend {
+            Backend::Sqlite => Self::empty_at(backend, None, tag),
+            _ => Self::empty_at(backend, Some(admin_url(backend)), tag),
+        }
+    }
+
+    /// An empty database on a private server (see [`server::PrivateServer`]).
+    pub fn empty_on(server: &server::PrivateServer, tag: &str) -> Self {
+        Self::empty_at(server.backend, Some(server.admin_url()), tag)
+    }
+
+    /// A database with DOT's tables on a private server, created by `oauthctl migrate`.
+    pub fn migrated_on(server: &server::PrivateServer, tag: &str) -> Self {
+        let db = TestDb::empty_on(server, tag);
+        db.migrate();
+        db
+    }
+
+    fn empty_at(backend: Backend, admin: Option<String>, tag: &str) -> Self {
         let name = unique_name(tag);
         match backend {
             Backend::Sqlite => {
@@ -93,11 +120,12 @@ impl TestDb {
                     backend,
                     url,
                     name,
+                    admin: None,
                     _dir: Some(dir),
                 }
             }
             Backend::Postgres | Backend::MySql => {
-                let admin = admin_url(backend);
+                let admin = admin.expect("an admin URL");
                 runtime().block_on(async {
                     let sql = format!("CREATE DATABASE {name}");
                     exec_admin(backend, &admin, &sql).await;
@@ -106,6 +134,7 @@ impl TestDb {
                     backend,
                     url: with_database(&admin, &name),
                     name,
+                    admin: Some(admin),
                     _dir: None,
                 }
             }
@@ -115,13 +144,18 @@ impl TestDb {
     /// A database with DOT's tables, created by `oauthctl migrate`.
     pub fn migrated(backend: Backend, tag: &str) -> Self {
         let db = TestDb::empty(backend, tag);
-        let out = db.oauthctl(&["migrate"]).output().unwrap();
+        db.migrate();
+        db
+    }
+
+    fn migrate(&self) {
+        let out = self.oauthctl(&["migrate"]).output().unwrap();
         assert!(
             out.status.success(),
-            "migrate failed on {backend:?}: {}",
+            "migrate failed on {:?}: {}",
+            self.backend,
             String::from_utf8_lossy(&out.stderr)
         );
-        db
     }
 
     /// The binary with DATABASE_URL pointing here and a clean environment for DOT settings.
@@ -174,10 +208,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if self.backend == Backend::Sqlite {
+        let Some(admin) = self.admin.clone() else {
             return;
-        }
-        let admin = admin_url(self.backend);
+        };
         let sql = match self.backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
             _ => format!("DROP DATABASE IF EXISTS {}", self.name),
