@@ -127,34 +127,6 @@ def parse_time(path):
     return secs, rss / 1024.0, int(status.group(1)) if status else None
 
 
-def find_key(obj, pred):
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if pred(k):
-                return k, v
-            r = find_key(v, pred)
-            if r:
-                return r
-    elif isinstance(obj, list):
-        for v in obj:
-            r = find_key(v, pred)
-            if r:
-                return r
-    return None
-
-
-def fmt_batch(v):
-    """oauthctl's slowest batch, whatever its JSON shape: seconds, ms, or an object."""
-    if isinstance(v, (int, float)):
-        return f"{v}"
-    if isinstance(v, dict):
-        parts = []
-        for k, x in v.items():
-            parts.append(f"{k}={x}")
-        return ", ".join(parts)
-    return str(v)
-
-
 def report(work):
     meta = json.load(open(os.path.join(work, "meta.json")))
     tools = meta["tools"]
@@ -185,15 +157,23 @@ def report(work):
                 lines.append(f"MISMATCH: {tool} left {r['checksum']}\n          {ref[0]} left {ref[1]}")
     med = {t: statistics.median(r["secs"] for r in res[t]) if res[t] else None for t in tools}
     rss = {t: max(r["rss_mb"] for r in res[t]) if res[t] else None for t in tools}
+    # oauthctl's own figures, the largest over its runs: the slowest batch (candidate read to
+    # commit) and the longest write transaction (how long a row lock was held at most)
     slowest = None
-    oc_json = os.path.join(work, "oauthctl.0.out")
-    if "oauthctl" in tools and os.path.exists(oc_json):
+    longest_lock = None
+    for i in range(meta["repeat"]):
+        oc_json = os.path.join(work, f"oauthctl.{i}.out")
+        if "oauthctl" not in tools or not os.path.exists(oc_json):
+            continue
         try:
             j = json.loads(open(oc_json).read())
-            kv = find_key(j, lambda k: "slowest" in k.lower())
-            slowest = fmt_batch(kv[1]) if kv else None
         except ValueError:
             slowest = "(no JSON)"
+            continue
+        if isinstance(j.get("slowest_batch_seconds"), (int, float)):
+            slowest = max(slowest or 0.0, j["slowest_batch_seconds"])
+        if isinstance(j.get("longest_lock_seconds"), (int, float)):
+            longest_lock = max(longest_lock or 0.0, j["longest_lock_seconds"])
     total_before = sum(v[0] for k, v in before.items() if k != "application")
     total_after = sum(v[0] for k, v in ref[1].items() if k != "application") if ref else None
     head = (f"{meta['backend']} {meta['mix']} N={meta['n']} (rows {total_before}, deleted "
@@ -210,7 +190,7 @@ def report(work):
         runs = " ".join(f"{r['secs']:.2f}" for r in res[t])
         print(f"  {t:9s} {med[t]:8.2f} {rss[t]:12.1f} {ratio}   {runs}")
     if slowest is not None:
-        print(f"  oauthctl slowest batch: {slowest}")
+        print(f"  oauthctl slowest batch: {slowest} s, longest lock hold: {longest_lock} s")
     if med.get("dot") and med.get("oauthctl"):
         print(f"  DOT / oauthctl: {med['dot'] / med['oauthctl']:.2f}x")
     for line in lines:
@@ -220,7 +200,7 @@ def report(work):
     result = {"backend": meta["backend"], "mix": meta["mix"], "n": meta["n"], "rows": total_before,
               "deleted": (total_before - total_after) if total_after is not None else None,
               "median_s": med, "peak_rss_mb": rss, "runs": {t: [r["secs"] for r in res[t]] for t in tools},
-              "slowest_batch": slowest, "identical": ok, "versions": meta.get("versions"),
+              "slowest_batch": slowest, "longest_lock": longest_lock, "identical": ok, "versions": meta.get("versions"),
               "when": meta.get("when"), "load_before": meta.get("load")}
     with open(os.path.join(work, "result.json"), "w") as f:
         json.dump(result, f)
@@ -230,8 +210,8 @@ def report(work):
 def markdown(path):
     """BENCH_RESULTS lines -> one Markdown table row per run (for BENCHMARKS.md)."""
     print("| backend | mix | N | deleted | DOT s (RSS MB) | oauthctl s (RSS MB) | floor s (RSS MB) "
-          "| oauthctl/floor | DOT/floor | DOT/oauthctl | slowest batch s | same rows |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| oauthctl/floor | DOT/floor | DOT/oauthctl | slowest batch s | longest lock s | same rows |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for line in open(path):
         if not line.strip():
             continue
@@ -246,7 +226,7 @@ def markdown(path):
 
         print(f"| {r['backend']} | {r['mix']} | {r['n']:,} | {r['deleted']:,} | {cell('dot')} | {cell('oauthctl')} "
               f"| {cell('floor')} | {ratio('oauthctl', 'floor')} | {ratio('dot', 'floor')} | {ratio('dot', 'oauthctl')} "
-              f"| {r.get('slowest_batch') or '-'} | {'yes' if r['identical'] else 'NO'} |")
+              f"| {r.get('slowest_batch') or '-'} | {r.get('longest_lock') or '-'} | {'yes' if r['identical'] else 'NO'} |")
 
 
 def main():

@@ -504,7 +504,11 @@ pub struct Report {
     pub would_delete_total: Option<u64>,
     pub batches: u64,
     pub duration_seconds: f64,
+    /// The longest batch that found rows, from its candidate read to its commit.
     pub slowest_batch_seconds: f64,
+    /// The longest write transaction of a batch (first write to end of COMMIT): the longest
+    /// time any row lock of the run was held (PostgreSQL: its one statement per batch).
+    pub longest_lock_seconds: f64,
     pub stop_reason: StopReason,
 }
 
@@ -675,6 +679,7 @@ pub async fn run(
     let mut stop_reason = StopReason::Completed;
     let mut total_batches = 0u64;
     let mut slowest = Duration::ZERO;
+    let mut longest_lock = Duration::ZERO;
     let mut last_batch = Duration::ZERO;
     // Whether the batch before the next one did work: the interval is a pause between batches,
     // never before the first or after the last.
@@ -777,7 +782,12 @@ pub async fn run(
                     }
                 };
                 last_batch = batch_started.elapsed();
-                slowest = slowest.max(last_batch);
+                // The scan that finds a step's end holds no lock and deletes nothing: it is not
+                // a batch for these figures.
+                if outcome.candidates > 0 {
+                    slowest = slowest.max(last_batch);
+                }
+                longest_lock = longest_lock.max(outcome.locked);
                 pause_due = outcome.candidates > 0;
                 if outcome.candidates > 0 {
                     report.batches += 1;
@@ -792,6 +802,7 @@ pub async fn run(
                         candidates = outcome.candidates,
                         deleted = outcome.deleted,
                         seconds = last_batch.as_secs_f64(),
+                        locked_seconds = outcome.locked.as_secs_f64(),
                         "batch committed"
                     );
                 } else {
@@ -858,6 +869,7 @@ pub async fn run(
         batches: total_batches,
         duration_seconds: round_seconds(started.elapsed()),
         slowest_batch_seconds: round_seconds(slowest),
+        longest_lock_seconds: round_seconds(longest_lock),
         stop_reason,
     })
 }

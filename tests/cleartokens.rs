@@ -1137,6 +1137,8 @@ fn json_summary_shape() {
         assert!(r["batches"].as_u64().unwrap() >= 2);
         assert!(r["duration_seconds"].as_f64().unwrap() >= 0.0);
         assert!(r["slowest_batch_seconds"].as_f64().unwrap() > 0.0);
+        let lock = r["longest_lock_seconds"].as_f64().unwrap();
+        assert!(lock > 0.0 && lock <= r["duration_seconds"].as_f64().unwrap());
         assert_eq!(r["stop_reason"], "completed");
         assert_eq!(r["settings"]["batch_size"], 10000);
         assert_eq!(r["settings"]["refresh_token_grace_period_seconds"], 0.5);

@@ -267,6 +267,10 @@ pub struct BatchOutcome {
     pub deleted: u64,
     /// The highest candidate primary key: the next batch starts after it.
     pub last_id: Option<i64>,
+    /// How long the batch's write transaction ran, from its first write to the end of its
+    /// COMMIT: the longest any row lock of the batch can have been held. (PostgreSQL: the one
+    /// statement that finds the range and deletes it, so a bound from above.)
+    pub locked: std::time::Duration,
 }
 
 impl BatchOutcome {

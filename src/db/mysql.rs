@@ -144,6 +144,7 @@ impl MySqlStore {
                 candidates: 0,
                 deleted: 0,
                 last_id: None,
+                locked: std::time::Duration::ZERO,
             });
         };
         let candidates = ids.len() as u64;
@@ -166,6 +167,7 @@ impl MySqlStore {
             }
         };
 
+        let write_started = std::time::Instant::now();
         let mut tx = conn
             .begin()
             .await
@@ -220,6 +222,7 @@ impl MySqlStore {
             candidates,
             deleted,
             last_id: Some(last_id),
+            locked: write_started.elapsed(),
         })
     }
 

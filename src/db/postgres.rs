@@ -372,6 +372,7 @@ impl Store for PostgresStore {
         limit: u64,
     ) -> Result<BatchOutcome> {
         let sql = self.batch_sql(step, cutoffs, after_id, limit);
+        let started = std::time::Instant::now();
         let row = query_for(&sql)
             .fetch_one(&self.pool)
             .await
@@ -379,10 +380,18 @@ impl Store for PostgresStore {
         let candidates: i64 = row.try_get(0)?;
         let last_id: Option<i64> = row.try_get(1)?;
         let deleted: i64 = row.try_get(2)?;
+        // Autocommit: the statement's end is its commit. A statement that deleted nothing
+        // locked nothing.
+        let locked = if deleted > 0 {
+            started.elapsed()
+        } else {
+            std::time::Duration::ZERO
+        };
         Ok(BatchOutcome {
             candidates: candidates as u64,
             deleted: deleted as u64,
             last_id,
+            locked,
         })
     }
 

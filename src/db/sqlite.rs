@@ -359,6 +359,7 @@ impl SqliteStore {
                 candidates: 0,
                 deleted: 0,
                 last_id: None,
+                locked: std::time::Duration::ZERO,
             });
         }
         let last_id: Option<i64> = sqlx::query_scalar(&format!(
@@ -371,6 +372,7 @@ impl SqliteStore {
 
         // One short write transaction; BEGIN IMMEDIATE takes the write lock up front instead of
         // failing with SQLITE_BUSY when a read transaction is upgraded.
+        let write_started = std::time::Instant::now();
         let mut tx = conn
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -411,6 +413,7 @@ impl SqliteStore {
             candidates,
             deleted,
             last_id,
+            locked: write_started.elapsed(),
         })
     }
 }
