@@ -14,7 +14,7 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::db::{BatchOutcome, CleanupLock, Cutoffs, ErrorClass, Step, Store};
+use crate::db::{BatchOutcome, BatchShape, CleanupLock, Cutoffs, ErrorClass, Step, Store};
 use crate::pyrepr::repr_str;
 use crate::Failure;
 
@@ -489,6 +489,8 @@ pub struct SettingsReport {
     pub batch_size: u64,
     pub batch_interval_seconds: f64,
     pub max_duration_seconds: Option<f64>,
+    /// `--lock-budget` (null: off).
+    pub lock_budget_seconds: Option<f64>,
 }
 
 /// The JSON summary (`--format json`), one object per run.
@@ -648,6 +650,9 @@ pub struct RunOptions {
     pub settings: Settings,
     pub cutoffs: Cutoffs,
     pub max_duration: Option<Duration>,
+    /// `--lock-budget`: a batch whose write transaction took longer makes the next batches of
+    /// its step smaller (see [`next_limit`]); `None`: always the batch size.
+    pub lock_budget: Option<Duration>,
     pub dry_run: bool,
     pub format: Format,
     /// Draw the progress line (stderr is a terminal and no `-v` logging shares it).
@@ -725,6 +730,10 @@ pub async fn run(
             report.would_delete = Some(store.count_deletable(step, cutoffs).await?);
         } else {
             let mut after_id = i64::MIN;
+            // Rows the next batch may take: the batch size, unless the lock budget lowered it.
+            let mut limit = batch_size;
+            // Keys until the step's rows prove dense (see `BatchShape::next`).
+            let mut shape = BatchShape::Keys;
             loop {
                 // Between batches: the pause, then the stop conditions.
                 if pause_due && !settings.batch_interval.is_zero() {
@@ -765,7 +774,8 @@ pub async fn run(
                     step,
                     cutoffs,
                     after_id,
-                    batch_size,
+                    limit,
+                    shape,
                 )
                 .await?
                 {
@@ -788,6 +798,22 @@ pub async fn run(
                     slowest = slowest.max(last_batch);
                 }
                 longest_lock = longest_lock.max(outcome.locked);
+                let used_limit = limit;
+                shape = shape.next(&outcome);
+                if let Some(budget) = options.lock_budget {
+                    if outcome.deleted > 0 {
+                        limit = next_limit(limit, batch_size, outcome.locked, budget);
+                        if limit < used_limit {
+                            tracing::info!(
+                                step = ?step,
+                                locked_seconds = outcome.locked.as_secs_f64(),
+                                budget_seconds = budget.as_secs_f64(),
+                                rows = limit,
+                                "batch held its locks over the budget: next batches are smaller"
+                            );
+                        }
+                    }
+                }
                 pause_due = outcome.candidates > 0;
                 if outcome.candidates > 0 {
                     report.batches += 1;
@@ -819,7 +845,7 @@ pub async fn run(
                     false,
                 );
                 match outcome {
-                    o if o.exhausted(batch_size) => break,
+                    o if o.exhausted(used_limit) => break,
                     BatchOutcome {
                         last_id: Some(last),
                         ..
@@ -862,6 +888,7 @@ pub async fn run(
             batch_size,
             batch_interval_seconds: round_seconds(settings.batch_interval),
             max_duration_seconds: options.max_duration.map(round_seconds),
+            lock_budget_seconds: options.lock_budget.map(round_seconds),
         },
         steps,
         deleted_total,
@@ -872,6 +899,21 @@ pub async fn run(
         longest_lock_seconds: round_seconds(longest_lock),
         stop_reason,
     })
+}
+
+/// The row limit of the batch after one that held its locks for `locked` with `limit` rows: the
+/// rows that fit 90 % of the budget at the same rate when it went over, never more than twice
+/// the last limit (so one fast batch cannot jump to a size that overruns), between 1 and the
+/// batch size. Within the budget a limit never shrinks, so a step that fits the budget runs at
+/// the batch size throughout.
+pub fn next_limit(limit: u64, batch_size: u64, locked: Duration, budget: Duration) -> u64 {
+    let locked = locked.as_secs_f64().max(1e-6);
+    let factor = (0.9 * budget.as_secs_f64() / locked).min(2.0);
+    let scaled = (limit as f64 * factor).floor() as u64;
+    if locked <= budget.as_secs_f64() && scaled < limit {
+        return limit;
+    }
+    scaled.clamp(1, batch_size.max(1))
 }
 
 /// One batch, retried with exponential back-off (and jitter) on transient failures: up to
@@ -888,6 +930,7 @@ async fn delete_with_retry(
     cutoffs: &Cutoffs,
     after_id: i64,
     limit: u64,
+    shape: BatchShape,
 ) -> Result<Option<BatchOutcome>> {
     let mut transient_attempts = 0u32;
     let mut lost_attempts = 0u32;
@@ -910,7 +953,11 @@ async fn delete_with_retry(
             None => Ok(()),
         };
         let result = match held {
-            Ok(()) => store.delete_batch(step, cutoffs, after_id, limit).await,
+            Ok(()) => {
+                store
+                    .delete_batch(step, cutoffs, after_id, limit, shape)
+                    .await
+            }
             Err(error) => Err(error),
         };
         let error = match result {
@@ -1005,6 +1052,23 @@ fn backoff(attempt: u32, cap: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lock_budget_shrinks_slow_batches_and_regrows() {
+        use super::next_limit;
+        let ms = std::time::Duration::from_millis;
+        let budget = ms(500);
+        // 1 s for 10,000 rows: the next batch aims at 450 ms.
+        assert_eq!(next_limit(10_000, 10_000, ms(1_000), budget), 4_500);
+        // Within the budget, even close to it: unchanged.
+        assert_eq!(next_limit(4_500, 10_000, ms(480), budget), 4_500);
+        // Fast: grows, at most 2x per batch, never above the batch size.
+        assert_eq!(next_limit(4_500, 10_000, ms(100), budget), 9_000);
+        assert_eq!(next_limit(9_000, 10_000, ms(100), budget), 10_000);
+        // Very slow: never below one row.
+        assert_eq!(next_limit(3, 10_000, ms(60_000), budget), 1);
+        assert_eq!(next_limit(1, 10_000, ms(60_000), budget), 1);
+    }
+
     use super::*;
     use chrono::TimeZone;
 

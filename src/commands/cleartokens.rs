@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long)]
     pub reuse_protection: bool,
 
-    /// Rows deleted per transaction (DOT's CLEAR_EXPIRED_TOKENS_BATCH_SIZE; default 10000)
+    /// Rows deleted per transaction, at most (DOT's CLEAR_EXPIRED_TOKENS_BATCH_SIZE; default
+    /// 10000)
     #[arg(long, value_name = "ROWS", allow_hyphen_values = true)]
     pub batch_size: Option<String>,
 
@@ -50,6 +51,18 @@ pub struct Args {
         allow_hyphen_values = true
     )]
     pub max_duration: Option<String>,
+
+    /// Keep each batch's row locks at most about this long: after a batch that held them longer,
+    /// the step's next batches take proportionally fewer rows (growing back up to the batch size
+    /// when they are fast again); 0 turns it off
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "OAUTHCTL_LOCK_BUDGET",
+        default_value = "0.5",
+        allow_hyphen_values = true
+    )]
+    pub lock_budget: String,
 
     /// Report per step how many rows would be deleted, and the cutoffs; change nothing
     #[arg(long)]
@@ -109,6 +122,14 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
             ))),
         },
     };
+    let lock_budget = match cleanup::parse_duration(&args.lock_budget) {
+        Some(d) if d.is_zero() => None,
+        Some(d) if d <= std::time::Duration::from_secs(3_600) => Some(d),
+        _ => bail!(Failure::Usage(format!(
+            "--lock-budget must be a number of seconds from 0 (off) to 3600, such as 0.5: got {}",
+            crate::pyrepr::repr_str(&args.lock_budget)
+        ))),
+    };
     let now = clock::now().map_err(|e| Failure::Usage(format!("{e:#}")))?;
     let cutoffs = settings.cutoffs(now)?;
     let url = global.database_url()?;
@@ -147,6 +168,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
         settings,
         cutoffs,
         max_duration,
+        lock_budget,
         dry_run: args.dry_run,
         format: args.format,
         progress: RunOptions::progress_wanted(global.verbose),

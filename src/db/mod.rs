@@ -265,6 +265,8 @@ pub struct BatchOutcome {
     /// Rows actually deleted (rows affected): candidates changed meanwhile by the live server are
     /// kept.
     pub deleted: u64,
+    /// The lowest candidate primary key (`None` where the backend does not report it).
+    pub first_id: Option<i64>,
     /// The highest candidate primary key: the next batch starts after it.
     pub last_id: Option<i64>,
     /// How long the batch's write transaction ran, from its first write to the end of its
@@ -277,6 +279,47 @@ impl BatchOutcome {
     /// Fewer candidates than asked for: the walk reached the end of the table.
     pub fn exhausted(&self, limit: u64) -> bool {
         self.candidates < limit || self.last_id.is_none()
+    }
+}
+
+/// How a batch finds its rows. The cleanup loop picks one per batch from the last batch of the
+/// step ([`BatchShape::next`]): a backlog runs in ranges, a steady-state run by keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchShape {
+    /// Candidates are the next `limit` rows meeting the full condition; the DELETE takes exactly
+    /// those keys (re-checked). Best where matching rows are sparse: nothing between them is
+    /// read twice or locked.
+    Keys,
+    /// The batch is the id range up to the `limit`-th row meeting the step's scan condition
+    /// ([`predicates::scan_condition`]); the DELETE reads that range once and takes the rows
+    /// meeting the full condition. Best where matching rows are dense (a backlog): the
+    /// condition's subquery runs once per row and no key is looked up twice.
+    Range,
+}
+
+impl BatchShape {
+    /// The shape of the next batch of a step, from how the last one went: ranges once the
+    /// matching rows are dense (the candidates filled at most twice their count of ids), keys
+    /// again when a range turned out to hold mostly rows that are kept (steps 4 and 5, where the
+    /// scan condition is looser than the full one: in a steady state most expired access tokens
+    /// still belong to a live refresh token).
+    pub fn next(self, outcome: &BatchOutcome) -> BatchShape {
+        match self {
+            BatchShape::Keys => match (outcome.first_id, outcome.last_id) {
+                (Some(first), Some(last))
+                    if outcome.candidates > 0
+                        && (last.saturating_sub(first) as u64)
+                            < outcome.candidates.saturating_mul(2) =>
+                {
+                    BatchShape::Range
+                }
+                _ => BatchShape::Keys,
+            },
+            BatchShape::Range if outcome.deleted.saturating_mul(2) < outcome.candidates => {
+                BatchShape::Keys
+            }
+            BatchShape::Range => BatchShape::Range,
+        }
     }
 }
 
@@ -342,15 +385,17 @@ pub trait Store: Send + Sync {
     /// the batch statements.
     async fn prepare_cleanup(&self) -> Result<()>;
 
-    /// One batch of `step`: the next `limit` rows with a primary key above `after_id` that match
-    /// the step's predicate are deleted in one transaction whose DELETE re-checks the predicate,
-    /// with references to them nulled first (DOT's SET_NULL).
+    /// One batch of `step`: rows with a primary key above `after_id` that match the step's
+    /// predicate are deleted in one transaction whose DELETE re-checks the predicate, with
+    /// references to them nulled first (DOT's SET_NULL); at most `limit` rows, chosen as `shape`
+    /// says (a backend may treat both shapes alike).
     async fn delete_batch(
         &self,
         step: Step,
         cutoffs: &Cutoffs,
         after_id: i64,
         limit: u64,
+        shape: BatchShape,
     ) -> Result<BatchOutcome>;
 
     /// How many rows `step` would delete if steps 1..step ran first with these cutoffs (for

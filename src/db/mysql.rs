@@ -3,12 +3,13 @@
 //! Django 5 creates there.
 //!
 //! Cleanup batches: one consistent (non-locking, READ COMMITTED) read fetches the next
-//! candidate ids (rows meeting the step's scan condition, see
-//! [`predicates::scan_condition`]); then one short transaction nulls `source_refresh_token_id`
-//! for the batch's refresh tokens that still match (re-checked with locking reads) and deletes
-//! the batch's rows that meet the full condition: over the primary key range when the candidates
-//! are dense, by key when they are sparse. The FKs are immediate here, so the UPDATE must come
-//! before the DELETE. The run lock is `GET_LOCK`, held on a dedicated connection.
+//! candidate ids (rows meeting the step's condition, or for a [`BatchShape::Range`] batch its
+//! scan condition, see [`predicates::scan_condition`]); then one short transaction nulls
+//! `source_refresh_token_id` for the batch's refresh tokens that still match (re-checked with
+//! locking reads) and deletes the batch's rows that meet the full condition: over the primary
+//! key range when the candidates are dense, by key when they are sparse. The FKs are immediate
+//! here, so the UPDATE must come before the DELETE. The run lock is `GET_LOCK`, held on a
+//! dedicated connection.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,9 +27,9 @@ use sqlx::{ConnectOptions, Connection, Executor, MySql, Row};
 
 use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, CleanupLock, ColumnInfo,
-    Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication, Step, Store,
-    Tables, Value,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchShape, CleanupLock,
+    ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication,
+    Step, Store, Tables, Value,
 };
 
 static MYSQL_MIGRATOR: Migrator = sqlx::migrate!("migrations/mysql");
@@ -114,6 +115,7 @@ impl MySqlStore {
         cutoffs: &Cutoffs,
         after_id: i64,
         limit: u64,
+        shape: BatchShape,
     ) -> Result<BatchOutcome> {
         let tables = &self.tables;
         let table = step.table(tables);
@@ -129,7 +131,10 @@ impl MySqlStore {
             .push(" t WHERE t.`id` > ")
             .bind(Value::Int(Some(after_id)))
             .push(" AND ");
-        predicates::scan_condition(&mut sql, tables, step, cutoffs);
+        match shape {
+            BatchShape::Range => predicates::scan_condition(&mut sql, tables, step, cutoffs),
+            BatchShape::Keys => predicates::step_condition(&mut sql, tables, step, cutoffs),
+        }
         sql.push(&format!(" ORDER BY t.`id` LIMIT {limit}"));
         let ids: Vec<i64> = query_for(&sql)
             .fetch_all(&mut *conn)
@@ -143,6 +148,7 @@ impl MySqlStore {
             return Ok(BatchOutcome {
                 candidates: 0,
                 deleted: 0,
+                first_id: None,
                 last_id: None,
                 locked: std::time::Duration::ZERO,
             });
@@ -221,6 +227,7 @@ impl MySqlStore {
         Ok(BatchOutcome {
             candidates,
             deleted,
+            first_id: Some(first_id),
             last_id: Some(last_id),
             locked: write_started.elapsed(),
         })
@@ -481,8 +488,10 @@ impl Store for MySqlStore {
         cutoffs: &Cutoffs,
         after_id: i64,
         limit: u64,
+        shape: BatchShape,
     ) -> Result<BatchOutcome> {
-        self.cleanup_batch(step, cutoffs, after_id, limit).await
+        self.cleanup_batch(step, cutoffs, after_id, limit, shape)
+            .await
     }
 
     async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {

@@ -1,12 +1,14 @@
 //! PostgreSQL dialect: `timestamptz`, catalogue lookups through `to_regclass`, `$n` placeholders.
 //!
-//! Cleanup batches are one statement each, walking the primary key in ranges: a CTE finds where
+//! Cleanup batches are one statement each, in one of two shapes ([`BatchShape`]). *Keys*: a CTE
+//! takes the next candidates meeting the step's condition by primary key, and a data-modifying
+//! CTE deletes those ids that still match. *Range* (dense rows, a backlog): the CTE finds where
 //! the batch ends (the id of the `batch size`-th row meeting the step's scan condition, see
-//! [`predicates::scan_condition`]), a data-modifying CTE deletes the rows of that id range that
-//! meet the full condition (PostgreSQL re-evaluates it on any row a concurrent transaction
-//! changed meanwhile), and another nulls `source_refresh_token_id` for exactly the deleted
-//! refresh tokens. The FKs are deferred, so the order inside the statement does not matter. The
-//! run lock is a session advisory lock held on a dedicated connection.
+//! [`predicates::scan_condition`]), and the DELETE takes the rows of that id range meeting the
+//! full condition. Either way PostgreSQL re-evaluates the condition on any row a concurrent
+//! transaction changed meanwhile, and another CTE nulls `source_refresh_token_id` for exactly the
+//! deleted refresh tokens. The FKs are deferred, so the order inside the statement does not
+//! matter. The run lock is a session advisory lock held on a dedicated connection.
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +23,9 @@ use sqlx::{ConnectOptions, Connection, Executor, Postgres, Row};
 
 use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, CleanupLock, ColumnInfo,
-    Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication, Step, Store,
-    Tables, Value,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchShape, CleanupLock,
+    ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication,
+    Step, Store, Tables, Value,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -102,29 +104,44 @@ impl PostgresStore {
     }
 
     /// One batch as a single statement (see the module docs).
-    fn batch_sql(&self, step: Step, cutoffs: &Cutoffs, after_id: i64, limit: u64) -> Sql {
+    fn batch_sql(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+        shape: BatchShape,
+    ) -> Sql {
         let tables = &self.tables;
         let table = step.table(tables);
         let mut sql = Sql::new(Params::Dollar, '"');
-        // The batch's range of ids: from the cursor to the `limit`-th row meeting the scan
-        // condition (the step condition, or for steps 4 and 5 its cheap part).
         sql.push("WITH c AS (SELECT t.\"id\" FROM ")
             .ident(table)
             .push(" t WHERE t.\"id\" > ")
             .bind(Value::Int(Some(after_id)))
             .push(" AND ");
-        predicates::scan_condition(&mut sql, tables, step, cutoffs);
+        match shape {
+            // Ranges: the batch ends at the `limit`-th row meeting the scan condition.
+            BatchShape::Range => predicates::scan_condition(&mut sql, tables, step, cutoffs),
+            BatchShape::Keys => predicates::step_condition(&mut sql, tables, step, cutoffs),
+        }
         sql.push(&format!(
-            " ORDER BY t.\"id\" LIMIT {limit}), m AS (SELECT COUNT(*) AS n, MAX(\"id\") AS hi FROM c), d AS (DELETE FROM "
+            " ORDER BY t.\"id\" LIMIT {limit}), m AS (SELECT COUNT(*) AS n, MIN(\"id\") AS lo, MAX(\"id\") AS hi FROM c), d AS (DELETE FROM "
         ))
         .ident(table)
-        // The rows of that range that meet the full condition, read through the primary key in
-        // order. The condition is part of the DELETE itself, so a row a concurrent transaction
-        // changed meanwhile is re-checked in its new version (EvalPlanQual) and goes only if it
-        // still matches.
-        .push(" AS t WHERE t.\"id\" > ")
-        .bind(Value::Int(Some(after_id)))
-        .push(" AND t.\"id\" <= (SELECT hi FROM m) AND ");
+        .push(" AS t WHERE ");
+        // The condition is part of the DELETE itself, so a row a concurrent transaction changed
+        // meanwhile is re-checked in its new version (EvalPlanQual) and goes only if it still
+        // matches. By id, not by tuple id: an updated row has a new tuple id, and the re-check
+        // would skip it although it still matches.
+        match shape {
+            // The range, read once through the primary key in order.
+            BatchShape::Range => sql
+                .push("t.\"id\" > ")
+                .bind(Value::Int(Some(after_id)))
+                .push(" AND t.\"id\" <= (SELECT hi FROM m) AND "),
+            BatchShape::Keys => sql.push("t.\"id\" = ANY (ARRAY(SELECT \"id\" FROM c)) AND "),
+        };
         predicates::step_condition(&mut sql, tables, step, cutoffs);
         sql.push(" RETURNING t.\"id\")");
         if step.deletes_refresh_tokens() {
@@ -135,7 +152,7 @@ impl PostgresStore {
                 .ident(&tables.access_token)
                 .push(" SET \"source_refresh_token_id\" = NULL WHERE \"source_refresh_token_id\" = ANY (ARRAY(SELECT \"id\" FROM d)))");
         }
-        sql.push(" SELECT (SELECT n FROM m), (SELECT hi FROM m), (SELECT COUNT(*) FROM d)");
+        sql.push(" SELECT (SELECT n FROM m), (SELECT lo FROM m), (SELECT hi FROM m), (SELECT COUNT(*) FROM d)");
         sql
     }
 }
@@ -370,16 +387,41 @@ impl Store for PostgresStore {
         cutoffs: &Cutoffs,
         after_id: i64,
         limit: u64,
+        shape: BatchShape,
     ) -> Result<BatchOutcome> {
-        let sql = self.batch_sql(step, cutoffs, after_id, limit);
+        let sql = self.batch_sql(step, cutoffs, after_id, limit, shape);
         let started = std::time::Instant::now();
-        let row = query_for(&sql)
-            .fetch_one(&self.pool)
-            .await
-            .with_context(|| format!("deleting a batch from {}", step.table(&self.tables)))?;
+        let context = || format!("deleting a batch from {}", step.table(&self.tables));
+        let row = if after_id == i64::MIN {
+            // A step's first batch reads from the start of the table, so it reads the table at
+            // most once whatever the plan: let the planner pick its own (a sequential scan with
+            // a hash join, as the unbatched statement gets), which is what a steady-state run,
+            // done in this one batch, needs. The session's index-only settings are for the
+            // batches after it, where a plan that scans from the start would read the table
+            // again every batch.
+            let mut tx = self.pool.begin().await.with_context(context)?;
+            tx.execute("SET LOCAL enable_seqscan = on")
+                .await
+                .with_context(context)?;
+            tx.execute("SET LOCAL enable_mergejoin = on")
+                .await
+                .with_context(context)?;
+            let row = query_for(&sql)
+                .fetch_one(&mut *tx)
+                .await
+                .with_context(context)?;
+            tx.commit().await.with_context(context)?;
+            row
+        } else {
+            query_for(&sql)
+                .fetch_one(&self.pool)
+                .await
+                .with_context(context)?
+        };
         let candidates: i64 = row.try_get(0)?;
-        let last_id: Option<i64> = row.try_get(1)?;
-        let deleted: i64 = row.try_get(2)?;
+        let first_id: Option<i64> = row.try_get(1)?;
+        let last_id: Option<i64> = row.try_get(2)?;
+        let deleted: i64 = row.try_get(3)?;
         // Autocommit: the statement's end is its commit. A statement that deleted nothing
         // locked nothing.
         let locked = if deleted > 0 {
@@ -390,6 +432,7 @@ impl Store for PostgresStore {
         Ok(BatchOutcome {
             candidates: candidates as u64,
             deleted: deleted as u64,
+            first_id,
             last_id,
             locked,
         })

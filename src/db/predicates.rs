@@ -377,6 +377,33 @@ mod tests {
     }
 
     #[test]
+    fn scan_condition_is_implied_by_the_step_condition() {
+        // Every row the step deletes must meet the scan condition (a batch's range is found
+        // with it), so it may only drop conjuncts of the step condition, never add any.
+        let tables = Tables::default();
+        let c = cutoffs(true, true);
+        for step in Step::ALL {
+            let mut full = Sql::new(Params::Dollar, '"');
+            step_condition(&mut full, &tables, step, &c);
+            let mut scan = Sql::new(Params::Dollar, '"');
+            scan_condition(&mut scan, &tables, step, &c);
+            assert!(full.text.starts_with(&scan.text), "{step:?}: {}", scan.text);
+            assert_eq!(scan.binds, full.binds[..scan.binds.len()], "{step:?}");
+            let rest = &full.text[scan.text.len()..];
+            assert!(
+                rest.is_empty() || rest.starts_with(" AND "),
+                "{step:?}: {rest}"
+            );
+            match step {
+                Step::ExpiredAccessTokens | Step::ExpiredIdTokens => {
+                    assert_eq!(scan.text, r#"t."expires" < $1"#)
+                }
+                _ => assert!(rest.is_empty(), "{step:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn positional_params_repeat_values() {
         let tables = Tables::default();
         let sql = count_sql(
