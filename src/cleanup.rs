@@ -771,11 +771,13 @@ pub async fn run(
                     store,
                     lock.as_deref_mut(),
                     stop,
-                    step,
                     cutoffs,
-                    after_id,
-                    limit,
-                    shape,
+                    NextBatch {
+                        step,
+                        after_id,
+                        limit,
+                        shape,
+                    },
                 )
                 .await?
                 {
@@ -922,16 +924,27 @@ pub fn next_limit(limit: u64, batch_size: u64, locked: Duration, budget: Duratio
 /// session), so a server restart that silently ended the lock's session is noticed and the lock
 /// re-taken (or the run gives way, exit 3, if another run took it meanwhile). `None` when a stop
 /// was requested during a back-off.
+/// Which batch the loop asks for next.
+struct NextBatch {
+    step: Step,
+    after_id: i64,
+    limit: u64,
+    shape: BatchShape,
+}
+
 async fn delete_with_retry(
     store: &dyn Store,
     mut lock: Option<&mut Box<dyn CleanupLock>>,
     stop: &StopSignal,
-    step: Step,
     cutoffs: &Cutoffs,
-    after_id: i64,
-    limit: u64,
-    shape: BatchShape,
+    batch: NextBatch,
 ) -> Result<Option<BatchOutcome>> {
+    let NextBatch {
+        step,
+        after_id,
+        limit,
+        shape,
+    } = batch;
     let mut transient_attempts = 0u32;
     let mut lost_attempts = 0u32;
     let mut lost_since: Option<Instant> = None;
