@@ -732,8 +732,7 @@ pub async fn run(
             let mut after_id = i64::MIN;
             // Rows the next batch may take: the batch size, unless the lock budget lowered it.
             let mut limit = batch_size;
-            // Keys until the step's rows prove dense (see `BatchShape::next`).
-            let mut shape = BatchShape::Keys;
+            let mut shape = BatchShape::Sweep;
             loop {
                 // Between batches: the pause, then the stop conditions.
                 if pause_due && !settings.batch_interval.is_zero() {

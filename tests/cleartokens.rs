@@ -998,6 +998,53 @@ fn batch_size_one_leaves_the_same_rows_as_the_default() {
     }
 }
 
+#[test]
+fn lock_budget_shrinks_batches_and_leaves_the_same_rows() {
+    for backend in ALL {
+        let tight = TestDb::migrated(backend, "budget");
+        let off = TestDb::migrated(backend, "nobudget");
+        mixed_data(backend, 80).commit(&tight);
+        mixed_data(backend, 80).commit(&off);
+        let args = [
+            "--refresh-token-expire-seconds",
+            "500",
+            "--batch-size",
+            "50",
+            "--format",
+            "json",
+        ];
+        // A budget no batch can meet: after each step's first batch, one row per batch.
+        let out = cleartokens(
+            &tight,
+            &[&args[..], &["--lock-budget", "0.000001"]].concat(),
+        );
+        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+        let out_off = cleartokens(&off, &[&args[..], &["--lock-budget", "0"]].concat());
+        assert_eq!(code(&out_off), 0, "{backend:?}: {}", stderr(&out_off));
+        let (tight_report, off_report) = (json(&out), json(&out_off));
+        assert_eq!(tight_report["settings"]["lock_budget_seconds"], 0.000001);
+        assert!(off_report["settings"]["lock_budget_seconds"].is_null());
+        assert_eq!(
+            step_counts(&tight_report, "deleted"),
+            step_counts(&off_report, "deleted"),
+            "{backend:?}"
+        );
+        let deleted = tight_report["deleted_total"].as_u64().unwrap();
+        let steps_with_rows = step_counts(&tight_report, "deleted")
+            .iter()
+            .filter(|&&n| n > 0)
+            .count() as u64;
+        // Each step: one batch at the batch size, then single rows.
+        assert!(deleted > 50, "{backend:?}: too little data ({deleted})");
+        assert!(
+            tight_report["batches"].as_u64().unwrap() >= deleted - 49 * steps_with_rows,
+            "{backend:?}: {tight_report}"
+        );
+        assert!(off_report["batches"].as_u64().unwrap() <= deleted / 50 + 2 * 6);
+        assert_eq!(state(&tight), state(&off), "{backend:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Dry run and JSON
 
@@ -1243,6 +1290,16 @@ fn invalid_settings_exit_2_and_delete_nothing() {
             &["--max-duration", "ten minutes"],
             &[],
             "--max-duration must be a positive duration",
+        ),
+        (
+            &["--lock-budget", "-1"],
+            &[],
+            "--lock-budget must be a number of seconds from 0 (off) to 3600",
+        ),
+        (
+            &[],
+            &[("OAUTHCTL_LOCK_BUDGET", "fast")],
+            "--lock-budget must be a number of seconds from 0 (off) to 3600",
         ),
         (&[], &[("OAUTHCTL_NOW", "yesterday")], "OAUTHCTL_NOW"),
     ];

@@ -59,7 +59,7 @@ pub struct Args {
         long,
         value_name = "SECONDS",
         env = "OAUTHCTL_LOCK_BUDGET",
-        default_value = "0.5",
+        default_value = "0.8",
         allow_hyphen_values = true
     )]
     pub lock_budget: String,

@@ -286,6 +286,11 @@ impl BatchOutcome {
 /// step ([`BatchShape::next`]): a backlog runs in ranges, a steady-state run by keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchShape {
+    /// A step's first batch: [`BatchShape::Keys`], read from the start of the table, so it reads
+    /// the table at most once whatever the plan; a backend may let its planner choose freely
+    /// (PostgreSQL: a sequential scan with a hash join, as the unbatched statement gets). In a
+    /// steady-state run this one batch is usually the whole step.
+    Sweep,
     /// Candidates are the next `limit` rows meeting the full condition; the DELETE takes exactly
     /// those keys (re-checked). Best where matching rows are sparse: nothing between them is
     /// read twice or locked.
@@ -298,13 +303,15 @@ pub enum BatchShape {
 }
 
 impl BatchShape {
-    /// The shape of the next batch of a step, from how the last one went: ranges once the
-    /// matching rows are dense (the candidates filled at most twice their count of ids), keys
-    /// again when a range turned out to hold mostly rows that are kept (steps 4 and 5, where the
-    /// scan condition is looser than the full one: in a steady state most expired access tokens
-    /// still belong to a live refresh token).
+    /// The shape of the next batch of a step, from how the last one went. A step that needs more
+    /// than its first batch tries ranges; a range that turned out to hold mostly rows that are
+    /// kept (steps 4 and 5, whose scan condition is looser than the full one: in a steady state
+    /// most expired access tokens still belong to a live refresh token) goes back to keys, and
+    /// keys go to ranges again once the matching rows are dense (the candidates filled less than
+    /// twice their count of ids).
     pub fn next(self, outcome: &BatchOutcome) -> BatchShape {
         match self {
+            BatchShape::Sweep => BatchShape::Range,
             BatchShape::Keys => match (outcome.first_id, outcome.last_id) {
                 (Some(first), Some(last))
                     if outcome.candidates > 0

@@ -133,7 +133,9 @@ impl MySqlStore {
             .push(" AND ");
         match shape {
             BatchShape::Range => predicates::scan_condition(&mut sql, tables, step, cutoffs),
-            BatchShape::Keys => predicates::step_condition(&mut sql, tables, step, cutoffs),
+            BatchShape::Keys | BatchShape::Sweep => {
+                predicates::step_condition(&mut sql, tables, step, cutoffs)
+            }
         }
         sql.push(&format!(" ORDER BY t.`id` LIMIT {limit}"));
         let ids: Vec<i64> = query_for(&sql)

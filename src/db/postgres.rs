@@ -123,7 +123,9 @@ impl PostgresStore {
         match shape {
             // Ranges: the batch ends at the `limit`-th row meeting the scan condition.
             BatchShape::Range => predicates::scan_condition(&mut sql, tables, step, cutoffs),
-            BatchShape::Keys => predicates::step_condition(&mut sql, tables, step, cutoffs),
+            BatchShape::Keys | BatchShape::Sweep => {
+                predicates::step_condition(&mut sql, tables, step, cutoffs)
+            }
         }
         sql.push(&format!(
             " ORDER BY t.\"id\" LIMIT {limit}), m AS (SELECT COUNT(*) AS n, MIN(\"id\") AS lo, MAX(\"id\") AS hi FROM c), d AS (DELETE FROM "
@@ -140,7 +142,9 @@ impl PostgresStore {
                 .push("t.\"id\" > ")
                 .bind(Value::Int(Some(after_id)))
                 .push(" AND t.\"id\" <= (SELECT hi FROM m) AND "),
-            BatchShape::Keys => sql.push("t.\"id\" = ANY (ARRAY(SELECT \"id\" FROM c)) AND "),
+            BatchShape::Keys | BatchShape::Sweep => {
+                sql.push("t.\"id\" = ANY (ARRAY(SELECT \"id\" FROM c)) AND ")
+            }
         };
         predicates::step_condition(&mut sql, tables, step, cutoffs);
         sql.push(" RETURNING t.\"id\")");
@@ -392,13 +396,12 @@ impl Store for PostgresStore {
         let sql = self.batch_sql(step, cutoffs, after_id, limit, shape);
         let started = std::time::Instant::now();
         let context = || format!("deleting a batch from {}", step.table(&self.tables));
-        let row = if after_id == i64::MIN {
-            // A step's first batch reads from the start of the table, so it reads the table at
-            // most once whatever the plan: let the planner pick its own (a sequential scan with
-            // a hash join, as the unbatched statement gets), which is what a steady-state run,
-            // done in this one batch, needs. The session's index-only settings are for the
-            // batches after it, where a plan that scans from the start would read the table
-            // again every batch.
+        let row = if shape == BatchShape::Sweep {
+            // Read from the start of the table, so at most once whatever the plan: the planner
+            // picks its own (a sequential scan with a hash join, as the unbatched statement
+            // gets), which is what a steady-state run, done in this one batch, needs. The
+            // session's index-only settings are for the batches after it, where a plan that
+            // scans from the start would read the table again every batch.
             let mut tx = self.pool.begin().await.with_context(context)?;
             tx.execute("SET LOCAL enable_seqscan = on")
                 .await
