@@ -395,7 +395,7 @@ pub trait Store: Send + Sync {
     /// One batch of `step`: rows with a primary key above `after_id` that match the step's
     /// predicate are deleted in one transaction whose DELETE re-checks the predicate, with
     /// references to them nulled first (DOT's SET_NULL); at most `limit` rows, chosen as `shape`
-    /// says (a backend may treat both shapes alike).
+    /// says (a backend may treat the shapes alike).
     async fn delete_batch(
         &self,
         step: Step,
