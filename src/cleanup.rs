@@ -14,7 +14,9 @@ use anyhow::{bail, Result};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::Serialize;
 
-use crate::db::{BatchOutcome, BatchShape, CleanupLock, Cutoffs, ErrorClass, Step, Store};
+use crate::db::{
+    BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, ErrorClass, Step, Store,
+};
 use crate::pyrepr::repr_str;
 use crate::Failure;
 
@@ -771,7 +773,7 @@ pub async fn run(
                     lock.as_deref_mut(),
                     stop,
                     cutoffs,
-                    NextBatch {
+                    BatchRequest {
                         step,
                         after_id,
                         limit,
@@ -923,27 +925,14 @@ pub fn next_limit(limit: u64, batch_size: u64, locked: Duration, budget: Duratio
 /// session), so a server restart that silently ended the lock's session is noticed and the lock
 /// re-taken (or the run gives way, exit 3, if another run took it meanwhile). `None` when a stop
 /// was requested during a back-off.
-/// Which batch the loop asks for next.
-struct NextBatch {
-    step: Step,
-    after_id: i64,
-    limit: u64,
-    shape: BatchShape,
-}
-
 async fn delete_with_retry(
     store: &dyn Store,
     mut lock: Option<&mut Box<dyn CleanupLock>>,
     stop: &StopSignal,
     cutoffs: &Cutoffs,
-    batch: NextBatch,
+    batch: BatchRequest,
 ) -> Result<Option<BatchOutcome>> {
-    let NextBatch {
-        step,
-        after_id,
-        limit,
-        shape,
-    } = batch;
+    let BatchRequest { step, after_id, .. } = batch;
     let mut transient_attempts = 0u32;
     let mut lost_attempts = 0u32;
     let mut lost_since: Option<Instant> = None;
@@ -965,11 +954,7 @@ async fn delete_with_retry(
             None => Ok(()),
         };
         let result = match held {
-            Ok(()) => {
-                store
-                    .delete_batch(step, cutoffs, after_id, limit, shape)
-                    .await
-            }
+            Ok(()) => store.delete_batch(cutoffs, batch).await,
             Err(error) => Err(error),
         };
         let error = match result {

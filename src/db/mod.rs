@@ -282,6 +282,17 @@ impl BatchOutcome {
     }
 }
 
+/// The batch the cleanup loop asks a backend for next ([`Store::delete_batch`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchRequest {
+    pub step: Step,
+    /// The last primary key of the step's previous batch (`i64::MIN` for its first).
+    pub after_id: i64,
+    /// Rows the batch may take, at most.
+    pub limit: u64,
+    pub shape: BatchShape,
+}
+
 /// How a batch finds its rows. The cleanup loop picks one per batch from the last batch of the
 /// step ([`BatchShape::next`]): a backlog runs in ranges, a steady-state run by keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -392,18 +403,11 @@ pub trait Store: Send + Sync {
     /// the batch statements.
     async fn prepare_cleanup(&self) -> Result<()>;
 
-    /// One batch of `step`: rows with a primary key above `after_id` that match the step's
+    /// One batch: rows of the step with a primary key above `after_id` that match the step's
     /// predicate are deleted in one transaction whose DELETE re-checks the predicate, with
     /// references to them nulled first (DOT's SET_NULL); at most `limit` rows, chosen as `shape`
     /// says (a backend may treat the shapes alike).
-    async fn delete_batch(
-        &self,
-        step: Step,
-        cutoffs: &Cutoffs,
-        after_id: i64,
-        limit: u64,
-        shape: BatchShape,
-    ) -> Result<BatchOutcome>;
+    async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome>;
 
     /// How many rows `step` would delete if steps 1..step ran first with these cutoffs (for
     /// `--dry-run`: later steps see the effect of earlier ones, as in a real run).

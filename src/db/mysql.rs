@@ -27,9 +27,9 @@ use sqlx::{ConnectOptions, Connection, Executor, MySql, Row};
 
 use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchShape, CleanupLock,
-    ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication,
-    Step, Store, Tables, Value,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchRequest, BatchShape,
+    CleanupLock, ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome,
+    NewApplication, Step, Store, Tables, Value,
 };
 
 static MYSQL_MIGRATOR: Migrator = sqlx::migrate!("migrations/mysql");
@@ -109,14 +109,13 @@ impl MySqlStore {
         })
     }
 
-    async fn cleanup_batch(
-        &self,
-        step: Step,
-        cutoffs: &Cutoffs,
-        after_id: i64,
-        limit: u64,
-        shape: BatchShape,
-    ) -> Result<BatchOutcome> {
+    async fn cleanup_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+        let BatchRequest {
+            step,
+            after_id,
+            limit,
+            shape,
+        } = batch;
         let tables = &self.tables;
         let table = step.table(tables);
         let mut conn = self.pool.acquire().await.context("connecting")?;
@@ -484,16 +483,8 @@ impl Store for MySqlStore {
         Ok(())
     }
 
-    async fn delete_batch(
-        &self,
-        step: Step,
-        cutoffs: &Cutoffs,
-        after_id: i64,
-        limit: u64,
-        shape: BatchShape,
-    ) -> Result<BatchOutcome> {
-        self.cleanup_batch(step, cutoffs, after_id, limit, shape)
-            .await
+    async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+        self.cleanup_batch(cutoffs, batch).await
     }
 
     async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {

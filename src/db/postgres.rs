@@ -23,9 +23,9 @@ use sqlx::{ConnectOptions, Connection, Executor, Postgres, Row};
 
 use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchShape, CleanupLock,
-    ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication,
-    Step, Store, Tables, Value,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchRequest, BatchShape,
+    CleanupLock, ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome,
+    NewApplication, Step, Store, Tables, Value,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -104,14 +104,13 @@ impl PostgresStore {
     }
 
     /// One batch as a single statement (see the module docs).
-    fn batch_sql(
-        &self,
-        step: Step,
-        cutoffs: &Cutoffs,
-        after_id: i64,
-        limit: u64,
-        shape: BatchShape,
-    ) -> Sql {
+    fn batch_sql(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Sql {
+        let BatchRequest {
+            step,
+            after_id,
+            limit,
+            shape,
+        } = batch;
         let tables = &self.tables;
         let table = step.table(tables);
         let mut sql = Sql::new(Params::Dollar, '"');
@@ -385,15 +384,9 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn delete_batch(
-        &self,
-        step: Step,
-        cutoffs: &Cutoffs,
-        after_id: i64,
-        limit: u64,
-        shape: BatchShape,
-    ) -> Result<BatchOutcome> {
-        let sql = self.batch_sql(step, cutoffs, after_id, limit, shape);
+    async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+        let sql = self.batch_sql(cutoffs, batch);
+        let (step, shape) = (batch.step, batch.shape);
         let started = std::time::Instant::now();
         let context = || format!("deleting a batch from {}", step.table(&self.tables));
         let row = if shape == BatchShape::Sweep {

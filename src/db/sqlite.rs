@@ -16,7 +16,7 @@ use sqlx::{Connection, Row, Sqlite};
 
 use super::predicates::{self, Params, Sql};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchShape, CleanupLock,
+    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchRequest, CleanupLock,
     ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication,
     OpenMode, Step, Store, Tables, Value,
 };
@@ -260,17 +260,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delete_batch(
-        &self,
-        step: Step,
-        cutoffs: &Cutoffs,
-        after_id: i64,
-        limit: u64,
+    async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
         // One shape here: the candidates' keys, read before the write lock is taken, so that
         // the lock is never held while scanning (SQLite has one writer at a time).
-        _shape: BatchShape,
-    ) -> Result<BatchOutcome> {
-        self.cleanup_batch(step, cutoffs, after_id, limit).await
+        self.cleanup_batch(batch.step, cutoffs, batch.after_id, batch.limit)
+            .await
     }
 
     async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
