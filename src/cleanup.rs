@@ -729,7 +729,14 @@ pub async fn run(
                 continue;
             }
             progress.show(&format!("cleartokens: counting {}…", human(step)), true);
-            report.would_delete = Some(store.count_deletable(step, cutoffs).await?);
+            match count_with_retry(store, stop, cutoffs, step).await? {
+                Some(count) => report.would_delete = Some(count),
+                None => {
+                    // Stop requested while backing off.
+                    stop_reason = StopReason::Signal;
+                    report.status = StepStatus::NotReached;
+                }
+            }
         } else {
             let mut after_id = i64::MIN;
             // Rows the next batch may take: the batch size, unless the lock budget lowered it.
@@ -919,20 +926,74 @@ pub fn next_limit(limit: u64, batch_size: u64, locked: Duration, budget: Duratio
     scaled.clamp(1, batch_size.max(1))
 }
 
-/// One batch, retried with exponential back-off (and jitter) on transient failures: up to
-/// [`MAX_ATTEMPTS`] on deadlocks and lock timeouts, and for up to [`RECONNECT_BUDGET`] on a lost
-/// connection. Before every attempt the run lock is checked (one round trip on its own
-/// session), so a server restart that silently ended the lock's session is noticed and the lock
-/// re-taken (or the run gives way, exit 3, if another run took it meanwhile). `None` when a stop
-/// was requested during a back-off.
+/// One batch, retried as [`retrying`] does: the run lock is checked before every attempt.
 async fn delete_with_retry(
     store: &dyn Store,
-    mut lock: Option<&mut Box<dyn CleanupLock>>,
+    lock: Option<&mut Box<dyn CleanupLock>>,
     stop: &StopSignal,
     cutoffs: &Cutoffs,
     batch: BatchRequest,
 ) -> Result<Option<BatchOutcome>> {
-    let BatchRequest { step, after_id, .. } = batch;
+    let position = if batch.after_id == i64::MIN {
+        "in the first batch".to_string()
+    } else {
+        format!("in the batch after id {}", batch.after_id)
+    };
+    let failed = Failed {
+        step: batch.step,
+        what: format!("failed {position}"),
+        consequence: "finished batches are committed",
+    };
+    retrying(store, lock, stop, &failed, || {
+        store.delete_batch(cutoffs, batch)
+    })
+    .await
+}
+
+/// A dry run's count of one step, retried as [`retrying`] does (a dry run holds no lock).
+async fn count_with_retry(
+    store: &dyn Store,
+    stop: &StopSignal,
+    cutoffs: &Cutoffs,
+    step: Step,
+) -> Result<Option<u64>> {
+    let failed = Failed {
+        step,
+        what: "could not be counted".to_string(),
+        consequence: "a dry run changes nothing",
+    };
+    retrying(store, None, stop, &failed, || {
+        store.count_deletable(step, cutoffs)
+    })
+    .await
+}
+
+/// How a retried operation reads in the error that ends the run: "<step> <what>[ (why)];
+/// <consequence>".
+struct Failed {
+    step: Step,
+    what: String,
+    consequence: &'static str,
+}
+
+/// Runs `attempt` until it succeeds, retrying with exponential back-off (and jitter) on
+/// transient failures: up to [`MAX_ATTEMPTS`] on deadlocks and lock timeouts, and for up to
+/// [`RECONNECT_BUDGET`] on a lost connection. With a run lock, the lock is checked before every
+/// attempt (one round trip on its own session), so a server restart that silently ended the
+/// lock's session is noticed and the lock re-taken (or the run gives way, exit 3, if another
+/// run took it meanwhile). `None` when a stop was requested during a back-off.
+async fn retrying<T, F, Fut>(
+    store: &dyn Store,
+    mut lock: Option<&mut Box<dyn CleanupLock>>,
+    stop: &StopSignal,
+    failed: &Failed,
+    mut attempt: F,
+) -> Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let step = failed.step;
     let mut transient_attempts = 0u32;
     let mut lost_attempts = 0u32;
     let mut lost_since: Option<Instant> = None;
@@ -954,7 +1015,7 @@ async fn delete_with_retry(
             None => Ok(()),
         };
         let result = match held {
-            Ok(()) => store.delete_batch(cutoffs, batch).await,
+            Ok(()) => attempt().await,
             Err(error) => Err(error),
         };
         let error = match result {
@@ -970,15 +1031,12 @@ async fn delete_with_retry(
             }
             Err(error) => error,
         };
-        let position = if after_id == i64::MIN {
-            "in the first batch".to_string()
-        } else {
-            format!("in the batch after id {after_id}")
-        };
         let give_up = |error: anyhow::Error, why: String| {
             error.context(format!(
-                "{} failed {position}{why}; finished batches are committed",
-                human(step)
+                "{} {}{why}; {}",
+                human(step),
+                failed.what,
+                failed.consequence
             ))
         };
         let delay = match store.classify_error(&error) {

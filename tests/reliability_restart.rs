@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use common::server::PrivateServer;
-use common::{code, stderr, Backend, TestDb};
+use common::{code, stderr, stdout, Backend, TestDb};
 use load::*;
 
 const NOW: &str = "2026-11-26T20:00:00.500000Z";
@@ -67,9 +67,9 @@ struct Run {
 }
 
 impl Run {
-    fn start(db: &TestDb, verbose: bool) -> Run {
+    fn start(db: &TestDb, args: &[&str]) -> Run {
         let child = db
-            .oauthctl(&args(verbose))
+            .oauthctl(args)
             .env("OAUTHCTL_NOW", NOW)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -173,31 +173,48 @@ fn no_panic(backend: Backend, out: &Output) {
     );
 }
 
-/// Holds a row lock on one access token in an open transaction, as a busy server would, so
-/// that a batch of the cleanup waits on it (in flight) when the server goes down.
-struct RowHolder {
+/// Holds a lock in another session, as a busy server would, so that the cleanup waits on it
+/// (in flight) when the server goes down. The restart ends that session and its lock with it.
+struct LockHolder {
     release: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl RowHolder {
-    fn hold(db: &TestDb, id: i64) -> RowHolder {
+impl LockHolder {
+    /// A row lock on one access token, in an open transaction.
+    fn row(db: &TestDb, id: i64) -> LockHolder {
+        let update = format!("UPDATE {AT} SET scope = 'held' WHERE id = {id}");
+        LockHolder::hold(db, vec!["BEGIN".to_string(), update])
+    }
+
+    /// A lock on the whole access token table that keeps other sessions from reading it.
+    fn table(db: &TestDb) -> LockHolder {
+        let statements = match db.backend {
+            Backend::Postgres => vec![
+                "BEGIN".to_string(),
+                format!("LOCK TABLE {AT} IN ACCESS EXCLUSIVE MODE"),
+            ],
+            _ => vec![format!("LOCK TABLES {AT} WRITE")],
+        };
+        LockHolder::hold(db, statements)
+    }
+
+    fn hold(db: &TestDb, statements: Vec<String>) -> LockHolder {
         let (backend, url) = (db.backend, db.url.clone());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             runtime().block_on(async move {
-                use sqlx::Connection;
-                let sql = format!("UPDATE {AT} SET scope = 'held' WHERE id = {id}");
+                use sqlx::{Connection, Executor};
                 macro_rules! hold {
                     ($conn:ty) => {{
                         let mut c = <$conn>::connect(&url).await.unwrap();
-                        let mut tx = c.begin().await.unwrap();
-                        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
+                        for statement in &statements {
+                            c.execute(statement.as_str()).await.unwrap();
+                        }
                         ready_tx.send(()).unwrap();
                         let _ = release_rx.recv();
-                        // The restart ended this session: the update is rolled back.
-                        let _ = tx.rollback().await;
+                        // The restart ended this session; the connection is just dropped.
                     }};
                 }
                 match backend {
@@ -206,15 +223,15 @@ impl RowHolder {
                 }
             })
         });
-        ready_rx.recv().expect("row holder failed");
-        RowHolder {
+        ready_rx.recv().expect("lock holder failed");
+        LockHolder {
             release: Some(release_tx),
             thread: Some(thread),
         }
     }
 }
 
-impl Drop for RowHolder {
+impl Drop for LockHolder {
     fn drop(&mut self) {
         drop(self.release.take());
         if let Some(thread) = self.thread.take() {
@@ -257,8 +274,8 @@ fn restarts_mid_run(backend: Backend) {
         .nth(seeded.delete_at.len() / 2)
         .copied()
         .unwrap();
-    let holder = RowHolder::hold(&db, held);
-    let run = Run::start(&db, true);
+    let holder = LockHolder::row(&db, held);
+    let run = Run::start(&db, &args(true));
     let deadline = Instant::now() + Duration::from_secs(60);
     while !batch_waits_on_a_lock(&db) {
         if !run.running() {
@@ -342,7 +359,7 @@ fn down_past_the_budget(backend: Backend) {
     let db = TestDb::migrated_on(&server, "down");
     seed(&db, UNITS, now());
     let initial = total(&db);
-    let run = Run::start(&db, false);
+    let run = Run::start(&db, &args(false));
     run.wait_for_progress(&db, initial - (initial - final_rows) / 4);
     let stopped = Instant::now();
     server.stop();
@@ -398,6 +415,111 @@ fn down_past_the_budget(backend: Backend) {
     );
 }
 
+/// Whether a dry run's count is waiting for the table lock right now.
+fn count_waits_on_a_lock(db: &TestDb) -> bool {
+    let sql = match db.backend {
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'oauthctl' AND wait_event_type = 'Lock'"
+        }
+        _ => {
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'SELECT COUNT%' AND state LIKE '%lock%'"
+        }
+    };
+    db.scalar(sql) > 0
+}
+
+/// A dry run whose count is in flight (waiting on a table lock) when the server restarts
+/// reconnects and reports the same counts as an undisturbed dry run, changing nothing.
+fn dry_run_survives_a_restart(backend: Backend) {
+    let mut server = start_server(backend);
+    let db = TestDb::migrated_on(&server, "dryrestart");
+    seed(&db, UNITS, now());
+    let initial = snapshot(&db);
+    let dry_args = [
+        "cleartokens",
+        "--dry-run",
+        "--format",
+        "json",
+        "--refresh-token-expire-seconds",
+        EXPIRE_SECONDS,
+    ];
+    let undisturbed = db
+        .oauthctl(&dry_args)
+        .env("OAUTHCTL_NOW", NOW)
+        .output()
+        .unwrap();
+    assert_eq!(
+        code(&undisturbed),
+        0,
+        "{backend:?}: {}",
+        stderr(&undisturbed)
+    );
+    let would_delete = |out: &Output| -> Vec<(String, u64)> {
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{backend:?}: not JSON ({e}): {}", stdout(out)));
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_string(),
+                    s["would_delete"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let expected = would_delete(&undisturbed);
+    assert!(
+        expected.iter().map(|(_, n)| n).sum::<u64>() > 0,
+        "{backend:?}: the seed has rows to delete: {expected:?}"
+    );
+
+    let holder = LockHolder::table(&db);
+    let run = Run::start(&db, &dry_args);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !count_waits_on_a_lock(&db) {
+        let run_ended = !run.running();
+        if run_ended {
+            let (out, _) = run.finish();
+            panic!(
+                "{backend:?}: the dry run ended (exit {}) before it met the locked table: {}",
+                code(&out),
+                stderr(&out)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{backend:?}: the dry run never met the locked table"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outage = restart(&mut server, Duration::from_secs(2));
+    drop(holder);
+    let (out, took) = run.finish();
+    no_panic(backend, &out);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 0, "{backend:?}: {err}");
+    assert!(
+        err.contains("connection lost") && err.contains("reconnected after"),
+        "{backend:?}: the count in flight was retried: {err}"
+    );
+    assert_eq!(
+        would_delete(&out),
+        expected,
+        "{backend:?}: the counts after the restart"
+    );
+    assert!(
+        snapshot(&db) == initial,
+        "{backend:?}: a dry run changed rows"
+    );
+    println!(
+        "RELIABILITY dry-run restart {backend:?}: count in flight, server unreachable {} ms; exit 0 in {} ms, counts equal an undisturbed dry run's ({expected:?}), no row changed",
+        outage.as_millis(),
+        took.as_millis()
+    );
+}
+
 #[test]
 fn restarts_mid_run_postgres() {
     restarts_mid_run(Backend::Postgres);
@@ -416,4 +538,14 @@ fn down_past_the_retry_budget_postgres() {
 #[test]
 fn down_past_the_retry_budget_mariadb() {
     down_past_the_budget(Backend::MySql);
+}
+
+#[test]
+fn dry_run_survives_a_restart_postgres() {
+    dry_run_survives_a_restart(Backend::Postgres);
+}
+
+#[test]
+fn dry_run_survives_a_restart_mariadb() {
+    dry_run_survives_a_restart(Backend::MySql);
 }
