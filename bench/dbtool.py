@@ -193,6 +193,14 @@ def report(work):
         print(f"  oauthctl slowest batch: {slowest} s, longest lock hold: {longest_lock} s")
     if med.get("dot") and med.get("oauthctl"):
         print(f"  DOT / oauthctl: {med['dot'] / med['oauthctl']:.2f}x")
+    # Run i of each tool ran back to back (the loop interleaves the tools), so the server and
+    # the machine were in about the same state: the ratio within a pair is less noisy than
+    # the ratio of the medians when absolute times drift between runs.
+    paired = None
+    if len(res.get("floor", [])) > 1 and len(res.get("oauthctl", [])) == len(res["floor"]):
+        paired = [o["secs"] / f["secs"] for o, f in zip(res["oauthctl"], res["floor"])]
+        print(f"  oauthctl / floor per pair: median {statistics.median(paired):.2f}x "
+              f"({' '.join(f'{x:.2f}' for x in paired)})")
     for line in lines:
         print("  " + line)
     print(f"  final rows: {'identical checksums' if ok else 'DIFFERENT'} "
@@ -200,7 +208,7 @@ def report(work):
     result = {"backend": meta["backend"], "mix": meta["mix"], "n": meta["n"], "rows": total_before,
               "deleted": (total_before - total_after) if total_after is not None else None,
               "median_s": med, "peak_rss_mb": rss, "runs": {t: [r["secs"] for r in res[t]] for t in tools},
-              "slowest_batch": slowest, "longest_lock": longest_lock, "identical": ok, "versions": meta.get("versions"),
+              "slowest_batch": slowest, "longest_lock": longest_lock, "paired_ratios": paired, "identical": ok, "versions": meta.get("versions"),
               "when": meta.get("when"), "load_before": meta.get("load")}
     with open(os.path.join(work, "result.json"), "w") as f:
         json.dump(result, f)

@@ -240,20 +240,30 @@ impl Drop for LockHolder {
     }
 }
 
-/// Whether a cleanup statement is waiting for a row lock right now. (MariaDB's
+/// Whether oauthctl is waiting for a lock right now. PostgreSQL says so in
+/// `pg_stat_activity`; on MariaDB, `mariadb_statement` is a condition on
+/// `information_schema.processlist` that picks out the waiting statement.
+fn waits_on_a_lock(db: &TestDb, mariadb_statement: &str) -> bool {
+    let sql = match db.backend {
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'oauthctl' AND wait_event_type = 'Lock'".to_string()
+        }
+        _ => format!(
+            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND {mariadb_statement}"
+        ),
+    };
+    db.scalar(&sql) > 0
+}
+
+/// Whether a cleanup batch is waiting for a row lock. (MariaDB's
 /// `information_schema.innodb_trx` does not list the waiting batch transaction, so a DELETE or
 /// UPDATE of this database running for over 200 ms, where a batch takes about 1 ms, stands for
 /// it there.)
 fn batch_waits_on_a_lock(db: &TestDb) -> bool {
-    let sql = match db.backend {
-        Backend::Postgres => {
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'oauthctl' AND wait_event_type = 'Lock'"
-        }
-        _ => {
-            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND (info LIKE 'DELETE%' OR info LIKE 'UPDATE%') AND time_ms > 200"
-        }
-    };
-    db.scalar(sql) > 0
+    waits_on_a_lock(
+        db,
+        "(info LIKE 'DELETE%' OR info LIKE 'UPDATE%') AND time_ms > 200",
+    )
 }
 
 fn restarts_mid_run(backend: Backend) {
@@ -415,17 +425,9 @@ fn down_past_the_budget(backend: Backend) {
     );
 }
 
-/// Whether a dry run's count is waiting for the table lock right now.
+/// Whether a dry run's count is waiting for the table lock.
 fn count_waits_on_a_lock(db: &TestDb) -> bool {
-    let sql = match db.backend {
-        Backend::Postgres => {
-            "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'oauthctl' AND wait_event_type = 'Lock'"
-        }
-        _ => {
-            "SELECT COUNT(*) FROM information_schema.processlist WHERE db = DATABASE() AND info LIKE 'SELECT COUNT%' AND state LIKE '%lock%'"
-        }
-    };
-    db.scalar(sql) > 0
+    waits_on_a_lock(db, "info LIKE 'SELECT COUNT%' AND state LIKE '%lock%'")
 }
 
 /// A dry run whose count is in flight (waiting on a table lock) when the server restarts

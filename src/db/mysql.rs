@@ -150,17 +150,8 @@ impl MySqlStore {
                 .push(" AND ")
                 .append(condition);
         } else {
-            sql.push("SELECT t.`id` FROM ")
-                .ident(table)
-                .push(" t WHERE t.`id` > ")
-                .bind(Value::Int(Some(after_id)))
-                .push(" AND ");
-            match shape {
-                BatchShape::Range => predicates::scan_condition(&mut sql, tables, step, cutoffs),
-                BatchShape::Keys | BatchShape::Sweep => {
-                    predicates::step_condition(&mut sql, tables, step, cutoffs)
-                }
-            }
+            sql.push("SELECT t.`id` FROM ");
+            predicates::batch_candidates_from(&mut sql, tables, step, cutoffs, after_id, shape);
         }
         sql.push(&format!(" ORDER BY t.`id` LIMIT {limit}"));
         let ids: Vec<i64> = query_for(&sql)

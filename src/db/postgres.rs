@@ -114,18 +114,8 @@ impl PostgresStore {
         let tables = &self.tables;
         let table = step.table(tables);
         let mut sql = Sql::new(Params::Dollar, '"');
-        sql.push("WITH c AS (SELECT t.\"id\" FROM ")
-            .ident(table)
-            .push(" t WHERE t.\"id\" > ")
-            .bind(Value::Int(Some(after_id)))
-            .push(" AND ");
-        match shape {
-            // Ranges: the batch ends at the `limit`-th row meeting the scan condition.
-            BatchShape::Range => predicates::scan_condition(&mut sql, tables, step, cutoffs),
-            BatchShape::Keys | BatchShape::Sweep => {
-                predicates::step_condition(&mut sql, tables, step, cutoffs)
-            }
-        }
+        sql.push("WITH c AS (SELECT t.\"id\" FROM ");
+        predicates::batch_candidates_from(&mut sql, tables, step, cutoffs, after_id, shape);
         sql.push(&format!(
             " ORDER BY t.\"id\" LIMIT {limit}), m AS (SELECT COUNT(*) AS n, MIN(\"id\") AS lo, MAX(\"id\") AS hi FROM c), d AS (DELETE FROM "
         ))

@@ -175,6 +175,31 @@ pub(crate) fn step_condition_on(
     }
 }
 
+/// Appends `<step's table> t WHERE t.id > after_id AND <condition>`: where a batch of `shape`
+/// looks for its candidates (the scan condition for a range, the full one otherwise).
+pub(crate) fn batch_candidates_from(
+    sql: &mut Sql,
+    tables: &Tables,
+    step: Step,
+    cutoffs: &Cutoffs,
+    after_id: i64,
+    shape: super::BatchShape,
+) {
+    sql.ident(step.table(tables))
+        .push(" t WHERE ")
+        .col("t", "id")
+        .push(" > ")
+        .bind(Value::Int(Some(after_id)))
+        .push(" AND ");
+    match shape {
+        // Ranges: the batch ends at the `limit`-th row meeting the scan condition.
+        super::BatchShape::Range => scan_condition(sql, tables, step, cutoffs),
+        super::BatchShape::Keys | super::BatchShape::Sweep => {
+            step_condition(sql, tables, step, cutoffs)
+        }
+    }
+}
+
 /// Appends a condition on the step's own columns (table aliased `t`) that every row matching
 /// [`step_condition`] also meets: the cheap part of the condition, without the subquery into
 /// another table where that subquery only excludes rows.
