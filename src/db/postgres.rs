@@ -1,11 +1,13 @@
 //! PostgreSQL dialect: `timestamptz`, catalogue lookups through `to_regclass`, `$n` placeholders.
 //!
-//! Cleanup batches are one statement each, in one of two shapes ([`BatchShape`]). *Keys*: a CTE
-//! takes the next candidates meeting the step's condition by primary key, and a data-modifying
-//! CTE deletes those ids that still match. *Range* (dense rows, a backlog): the CTE finds where
-//! the batch ends (the id of the `batch size`-th row meeting the step's scan condition, see
+//! Cleanup batches ([`BatchShape`]). *Keys*: one statement; a CTE takes the next candidates
+//! meeting the step's condition by primary key, and a data-modifying CTE deletes those ids that
+//! still match. *Range* (dense rows, a backlog): one statement; the CTE finds where the batch ends
+//! (the id of the `batch size`-th row meeting the step's scan condition, see
 //! [`predicates::scan_condition`]), and the DELETE takes the rows of that id range meeting the
-//! full condition. Either way PostgreSQL re-evaluates the condition on any row a concurrent
+//! full condition. *Sweep* (a step's first batch): two statements in one transaction, a read of
+//! the candidates that may use parallel workers, then the delete of those ids that still match.
+//! Every DELETE carries the condition, so PostgreSQL re-evaluates it on any row a concurrent
 //! transaction changed meanwhile, and another CTE nulls `source_refresh_token_id` for exactly the
 //! deleted refresh tokens. The FKs are deferred, so the order inside the statement does not
 //! matter. The run lock is a session advisory lock held on a dedicated connection.
@@ -137,16 +139,113 @@ impl PostgresStore {
         };
         predicates::step_condition(&mut sql, tables, step, cutoffs);
         sql.push(" RETURNING t.\"id\")");
-        if step.deletes_refresh_tokens() {
-            // DOT's SET_NULL, for exactly the refresh tokens `d` deleted. As an array, the
-            // index is walked in key order (`IN` would hash the ids and visit the access tokens
-            // in random order: about 1.4x slower per updated row, measured at 1M rows).
-            sql.push(", u AS (UPDATE ")
-                .ident(&tables.access_token)
-                .push(" SET \"source_refresh_token_id\" = NULL WHERE \"source_refresh_token_id\" = ANY (ARRAY(SELECT \"id\" FROM d)))");
-        }
+        self.push_set_null(&mut sql, step);
         sql.push(" SELECT (SELECT n FROM m), (SELECT lo FROM m), (SELECT hi FROM m), (SELECT COUNT(*) FROM d)");
         sql
+    }
+
+    /// For a refresh-token step, `, u AS (UPDATE …)`: DOT's SET_NULL for exactly the refresh
+    /// tokens the CTE `d` deleted. As an array, the index is walked in key order (`IN` would
+    /// hash the ids and visit the access tokens in random order: about 1.4x slower per updated
+    /// row, measured at 1M rows).
+    fn push_set_null(&self, sql: &mut Sql, step: Step) {
+        if step.deletes_refresh_tokens() {
+            sql.push(", u AS (UPDATE ")
+                .ident(&self.tables.access_token)
+                .push(" SET \"source_refresh_token_id\" = NULL WHERE \"source_refresh_token_id\" = ANY (ARRAY(SELECT \"id\" FROM d)))");
+        }
+    }
+
+    /// A sweep's candidates: the first `limit` rows of the step from `after_id`, read by a
+    /// statement of their own, because PostgreSQL plans no parallel workers for a statement
+    /// that modifies data; a sweep reads from the table's start, and with the planner free
+    /// (see [`Store::delete_batch`]) steps 1 and 3 read their tables with parallel workers.
+    fn sweep_candidates_sql(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Sql {
+        let mut sql = Sql::new(Params::Dollar, '"');
+        sql.push("SELECT t.\"id\" FROM ");
+        predicates::batch_candidates_from(
+            &mut sql,
+            &self.tables,
+            batch.step,
+            cutoffs,
+            batch.after_id,
+            batch.shape,
+        );
+        sql.push(&format!(" ORDER BY t.\"id\" LIMIT {}", batch.limit));
+        sql
+    }
+
+    /// Deletes the rows whose ids are bound as the last parameter (an array) that still meet
+    /// the step's condition, nulling references as [`Self::batch_sql`] does; returns the count
+    /// deleted.
+    fn delete_keys_sql(&self, cutoffs: &Cutoffs, step: Step) -> Sql {
+        let mut sql = Sql::new(Params::Dollar, '"');
+        sql.push("WITH d AS (DELETE FROM ")
+            .ident(step.table(&self.tables))
+            .push(" AS t WHERE ");
+        predicates::step_condition(&mut sql, &self.tables, step, cutoffs);
+        let ids = sql.binds.len() + 1;
+        sql.push(&format!(" AND t.\"id\" = ANY (${ids}) RETURNING t.\"id\")"));
+        self.push_set_null(&mut sql, step);
+        sql.push(" SELECT COUNT(*) FROM d");
+        sql
+    }
+
+    /// A sweep: the candidates read from the table's start with the planner free, then those
+    /// that still match deleted by key, in one transaction. It reads from the start of the
+    /// table, so at most once whatever the plan: the planner picks its own (a sequential scan,
+    /// parallel where it pays, with a hash join, as the unbatched statement gets), which is what
+    /// a steady-state run, done in this one batch, needs. The session's index-only settings are
+    /// for the batches after it, where a plan that scans from the start would read the table
+    /// again every batch.
+    async fn sweep(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+        let step = batch.step;
+        let context = || format!("deleting a batch from {}", step.table(&self.tables));
+        let mut tx = self.pool.begin().await.with_context(context)?;
+        tx.execute("SET LOCAL enable_seqscan = on")
+            .await
+            .with_context(context)?;
+        tx.execute("SET LOCAL enable_mergejoin = on")
+            .await
+            .with_context(context)?;
+        let ids: Vec<i64> = query_for(&self.sweep_candidates_sql(cutoffs, batch))
+            .fetch_all(&mut *tx)
+            .await
+            .with_context(context)?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<Result<_, _>>()
+            .with_context(context)?;
+        let (Some(&first_id), Some(&last_id)) = (ids.first(), ids.last()) else {
+            tx.commit().await.with_context(context)?;
+            return Ok(BatchOutcome {
+                candidates: 0,
+                deleted: 0,
+                first_id: None,
+                last_id: None,
+                locked: std::time::Duration::ZERO,
+            });
+        };
+        let write_started = std::time::Instant::now();
+        let sql = self.delete_keys_sql(cutoffs, step);
+        let deleted: i64 = query_for(&sql)
+            .bind(ids.as_slice())
+            .fetch_one(&mut *tx)
+            .await
+            .with_context(context)?
+            .try_get(0)?;
+        tx.commit().await.with_context(context)?;
+        Ok(BatchOutcome {
+            candidates: ids.len() as u64,
+            deleted: deleted as u64,
+            first_id: Some(first_id),
+            last_id: Some(last_id),
+            locked: if deleted > 0 {
+                write_started.elapsed()
+            } else {
+                std::time::Duration::ZERO
+            },
+        })
     }
 }
 
@@ -375,35 +474,17 @@ impl Store for PostgresStore {
     }
 
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+        if batch.shape == BatchShape::Sweep {
+            return self.sweep(cutoffs, batch).await;
+        }
         let sql = self.batch_sql(cutoffs, batch);
-        let (step, shape) = (batch.step, batch.shape);
+        let step = batch.step;
         let started = std::time::Instant::now();
         let context = || format!("deleting a batch from {}", step.table(&self.tables));
-        let row = if shape == BatchShape::Sweep {
-            // Read from the start of the table, so at most once whatever the plan: the planner
-            // picks its own (a sequential scan with a hash join, as the unbatched statement
-            // gets), which is what a steady-state run, done in this one batch, needs. The
-            // session's index-only settings are for the batches after it, where a plan that
-            // scans from the start would read the table again every batch.
-            let mut tx = self.pool.begin().await.with_context(context)?;
-            tx.execute("SET LOCAL enable_seqscan = on")
-                .await
-                .with_context(context)?;
-            tx.execute("SET LOCAL enable_mergejoin = on")
-                .await
-                .with_context(context)?;
-            let row = query_for(&sql)
-                .fetch_one(&mut *tx)
-                .await
-                .with_context(context)?;
-            tx.commit().await.with_context(context)?;
-            row
-        } else {
-            query_for(&sql)
-                .fetch_one(&self.pool)
-                .await
-                .with_context(context)?
-        };
+        let row = query_for(&sql)
+            .fetch_one(&self.pool)
+            .await
+            .with_context(context)?;
         let candidates: i64 = row.try_get(0)?;
         let first_id: Option<i64> = row.try_get(1)?;
         let last_id: Option<i64> = row.try_get(2)?;
