@@ -276,6 +276,15 @@ pub struct BatchOutcome {
 }
 
 impl BatchOutcome {
+    /// A batch that found no candidates: the step is done, nothing was locked.
+    pub const NONE_LEFT: BatchOutcome = BatchOutcome {
+        candidates: 0,
+        deleted: 0,
+        first_id: None,
+        last_id: None,
+        locked: std::time::Duration::ZERO,
+    };
+
     /// Fewer candidates than asked for: the walk reached the end of the table.
     pub fn exhausted(&self, limit: u64) -> bool {
         self.candidates < limit || self.last_id.is_none()

@@ -163,13 +163,7 @@ impl MySqlStore {
             .collect::<Result<_, _>>()
             .with_context(|| format!("reading the ids of a batch from {table}"))?;
         let (Some(&first_id), Some(&last_id)) = (ids.first(), ids.last()) else {
-            return Ok(BatchOutcome {
-                candidates: 0,
-                deleted: 0,
-                first_id: None,
-                last_id: None,
-                locked: std::time::Duration::ZERO,
-            });
+            return Ok(BatchOutcome::NONE_LEFT);
         };
         let candidates = ids.len() as u64;
         // Dense candidates (backlog): work over their primary key range, as the scan goes.

@@ -218,13 +218,7 @@ impl PostgresStore {
             .with_context(context)?;
         let (Some(&first_id), Some(&last_id)) = (ids.first(), ids.last()) else {
             tx.commit().await.with_context(context)?;
-            return Ok(BatchOutcome {
-                candidates: 0,
-                deleted: 0,
-                first_id: None,
-                last_id: None,
-                locked: std::time::Duration::ZERO,
-            });
+            return Ok(BatchOutcome::NONE_LEFT);
         };
         let write_started = std::time::Instant::now();
         let sql = self.delete_keys_sql(cutoffs, step);

@@ -349,13 +349,7 @@ impl SqliteStore {
             .with_context(|| format!("selecting a batch from {table}"))?
             .rows_affected();
         if candidates == 0 {
-            return Ok(BatchOutcome {
-                candidates: 0,
-                deleted: 0,
-                first_id: None,
-                last_id: None,
-                locked: std::time::Duration::ZERO,
-            });
+            return Ok(BatchOutcome::NONE_LEFT);
         }
         let last_id: Option<i64> = sqlx::query_scalar(&format!(
             "SELECT MAX(\"id\") FROM temp.{}",
