@@ -149,11 +149,10 @@ impl MySqlStore {
                 .bind(Value::Int(Some(after_id)))
                 .push(" AND ")
                 .append(condition);
+            predicates::batch_order(&mut sql, limit);
         } else {
-            sql.push("SELECT t.`id` FROM ");
-            predicates::batch_candidates_from(&mut sql, tables, step, cutoffs, after_id, shape);
+            predicates::batch_candidates(&mut sql, tables, cutoffs, batch);
         }
-        sql.push(&format!(" ORDER BY t.`id` LIMIT {limit}"));
         let ids: Vec<i64> = query_for(&sql)
             .fetch_all(&mut *conn)
             .await

@@ -110,17 +110,17 @@ impl PostgresStore {
         let BatchRequest {
             step,
             after_id,
-            limit,
             shape,
+            ..
         } = batch;
         let tables = &self.tables;
         let table = step.table(tables);
         let mut sql = Sql::new(Params::Dollar, '"');
-        sql.push("WITH c AS (SELECT t.\"id\" FROM ");
-        predicates::batch_candidates_from(&mut sql, tables, step, cutoffs, after_id, shape);
-        sql.push(&format!(
-            " ORDER BY t.\"id\" LIMIT {limit}), m AS (SELECT COUNT(*) AS n, MIN(\"id\") AS lo, MAX(\"id\") AS hi FROM c), d AS (DELETE FROM "
-        ))
+        sql.push("WITH c AS (");
+        predicates::batch_candidates(&mut sql, tables, cutoffs, batch);
+        sql.push(
+            "), m AS (SELECT COUNT(*) AS n, MIN(\"id\") AS lo, MAX(\"id\") AS hi FROM c), d AS (DELETE FROM ",
+        )
         .ident(table)
         .push(" AS t WHERE ");
         // The condition is part of the DELETE itself, so a row a concurrent transaction changed
@@ -156,25 +156,6 @@ impl PostgresStore {
         }
     }
 
-    /// A sweep's candidates: the first `limit` rows of the step from `after_id`, read by a
-    /// statement of their own, because PostgreSQL plans no parallel workers for a statement
-    /// that modifies data; a sweep reads from the table's start, and with the planner free
-    /// (see [`Store::delete_batch`]) steps 1 and 3 read their tables with parallel workers.
-    fn sweep_candidates_sql(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Sql {
-        let mut sql = Sql::new(Params::Dollar, '"');
-        sql.push("SELECT t.\"id\" FROM ");
-        predicates::batch_candidates_from(
-            &mut sql,
-            &self.tables,
-            batch.step,
-            cutoffs,
-            batch.after_id,
-            batch.shape,
-        );
-        sql.push(&format!(" ORDER BY t.\"id\" LIMIT {}", batch.limit));
-        sql
-    }
-
     /// Deletes the rows whose ids are bound as the last parameter (an array) that still meet
     /// the step's condition, nulling references as [`Self::batch_sql`] does; returns the count
     /// deleted.
@@ -208,7 +189,12 @@ impl PostgresStore {
         tx.execute("SET LOCAL enable_mergejoin = on")
             .await
             .with_context(context)?;
-        let ids: Vec<i64> = query_for(&self.sweep_candidates_sql(cutoffs, batch))
+        // The candidates by a statement of their own: PostgreSQL plans no parallel workers for
+        // a statement that modifies data, and a sweep reading a whole table gains from them
+        // (steps 1 and 3 at 1M tokens).
+        let mut candidates = Sql::new(Params::Dollar, '"');
+        predicates::batch_candidates(&mut candidates, &self.tables, cutoffs, batch);
+        let ids: Vec<i64> = query_for(&candidates)
             .fetch_all(&mut *tx)
             .await
             .with_context(context)?

@@ -175,29 +175,40 @@ pub(crate) fn step_condition_on(
     }
 }
 
-/// Appends `<step's table> t WHERE t.id > after_id AND <condition>`: where a batch of `shape`
-/// looks for its candidates (the scan condition for a range, the full one otherwise).
-pub(crate) fn batch_candidates_from(
+/// Appends `SELECT t.id FROM <step's table> t WHERE t.id > <after_id> AND <condition> ORDER BY
+/// t.id LIMIT <limit>`: the candidates of `batch`, by the scan condition for a range and the full
+/// one otherwise.
+pub(crate) fn batch_candidates(
     sql: &mut Sql,
     tables: &Tables,
-    step: Step,
     cutoffs: &Cutoffs,
-    after_id: i64,
-    shape: super::BatchShape,
+    batch: super::BatchRequest,
 ) {
-    sql.ident(step.table(tables))
+    let step = batch.step;
+    sql.push("SELECT ")
+        .col("t", "id")
+        .push(" FROM ")
+        .ident(step.table(tables))
         .push(" t WHERE ")
         .col("t", "id")
         .push(" > ")
-        .bind(Value::Int(Some(after_id)))
+        .bind(Value::Int(Some(batch.after_id)))
         .push(" AND ");
-    match shape {
+    match batch.shape {
         // Ranges: the batch ends at the `limit`-th row meeting the scan condition.
         super::BatchShape::Range => scan_condition(sql, tables, step, cutoffs),
         super::BatchShape::Keys | super::BatchShape::Sweep => {
             step_condition(sql, tables, step, cutoffs)
         }
     }
+    batch_order(sql, batch.limit);
+}
+
+/// Appends ` ORDER BY t.id LIMIT <limit>`: a batch takes the lowest keys first.
+pub(crate) fn batch_order(sql: &mut Sql, limit: u64) {
+    sql.push(" ORDER BY ")
+        .col("t", "id")
+        .push(&format!(" LIMIT {limit}"));
 }
 
 /// Appends a condition on the step's own columns (table aliased `t`) that every row matching
