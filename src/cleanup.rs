@@ -17,8 +17,8 @@ use serde::Serialize;
 use crate::db::{
     BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, ErrorClass, Step, Store,
 };
+use crate::error::Failure;
 use crate::pyrepr::repr_str;
-use crate::Failure;
 
 /// DOT's warning when refresh tokens never age-expire (3.4.1, `cleartokens.py`; §2.1).
 pub const EXPIRY_UNSET_WARNING: &str = "REFRESH_TOKEN_EXPIRE_SECONDS is not set (or is 0), so refresh tokens never age-expire. cleartokens will only remove revoked and orphaned refresh tokens; expired access and ID tokens that are still bound to a refresh token are kept as long as that refresh token lives. Set REFRESH_TOKEN_EXPIRE_SECONDS to enable expiry-based cleanup.";
@@ -421,7 +421,7 @@ impl StopSignal {
     fn received(&self, name: &str) {
         if self.requested.swap(true, Ordering::SeqCst) {
             eprintln!("oauthctl: {name} again: aborting now; the open batch is rolled back");
-            std::process::exit(i32::from(crate::exit::STOPPED));
+            std::process::exit(i32::from(crate::error::exit::STOPPED));
         }
         eprintln!(
             "oauthctl: {name}: finishing the current batch, then stopping (send it again to abort at once)"
@@ -595,7 +595,8 @@ fn human(step: Step) -> &'static str {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+/// What the run prints on stdout as it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
@@ -1051,7 +1052,7 @@ where
                 tracing::warn!(
                     "{}: {}; retrying in {} ms (attempt {}/{MAX_ATTEMPTS})",
                     human(step),
-                    crate::error_message(&error),
+                    crate::error::message(&error),
                     delay.as_millis(),
                     transient_attempts + 1
                 );
@@ -1076,7 +1077,7 @@ where
                     tracing::warn!(
                         "{}: connection lost: {}; reconnecting for up to {} s",
                         human(step),
-                        crate::error_message(&error),
+                        crate::error::message(&error),
                         RECONNECT_BUDGET.as_secs()
                     );
                 } else {
@@ -1084,7 +1085,7 @@ where
                         "{}: still no connection after {:.1} s: {}; retrying in {} ms",
                         human(step),
                         lost_for.as_secs_f64(),
-                        crate::error_message(&error),
+                        crate::error::message(&error),
                         delay.as_millis()
                     );
                 }

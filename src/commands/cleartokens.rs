@@ -8,8 +8,11 @@
 use anyhow::{bail, Context, Result};
 
 use crate::cleanup::{self, Format, RawSettings, RunOptions, Settings, StopReason, StopSignal};
+use crate::cli::{GlobalArgs, OutputFormat};
+use crate::clock;
 use crate::db::{self, OpenMode};
-use crate::{clock, exit, Failure, GlobalArgs};
+use crate::error::{Failure, Outcome};
+use crate::shell::Shell;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -70,7 +73,7 @@ pub struct Args {
 
     /// Output: DOT's log lines (text) or one JSON summary object (json)
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: OutputFormat,
 }
 
 impl Args {
@@ -105,7 +108,7 @@ impl Args {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
+pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     // Everything that can be wrong with the request is found before the database is touched.
     let settings = Settings::resolve(&args.raw_settings())?;
     let max_duration = match args
@@ -136,7 +139,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
     let tables = global.tables()?;
 
     if settings.refresh_token_expire.is_none() {
-        eprintln!("{}", warning(cleanup::EXPIRY_UNSET_WARNING));
+        shell.warn(cleanup::EXPIRY_UNSET_WARNING);
     }
 
     let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
@@ -170,45 +173,36 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
         max_duration,
         lock_budget,
         dry_run: args.dry_run,
-        format: args.format,
+        format: if args.format.is_json() {
+            Format::Json
+        } else {
+            Format::Text
+        },
         progress: RunOptions::progress_wanted(global.verbose),
     };
     let outcome = cleanup::run(store.as_ref(), lock.as_mut(), &stop, &options).await;
     if let Some(lock) = lock {
         if let Err(e) = lock.release().await {
-            tracing::warn!("{}", crate::error_message(&e));
+            tracing::warn!("{}", crate::error::message(&e));
         }
     }
     let report = outcome?;
 
-    if args.format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("encoding JSON")?
-        );
+    if args.format.is_json() {
+        shell.json(&report)?;
     }
     match report.stop_reason {
-        StopReason::Completed => Ok(exit::OK),
+        StopReason::Completed => Ok(Outcome::Done),
         reason => {
             let why = match reason {
                 StopReason::MaxDuration => "--max-duration reached",
                 _ => "signal received",
             };
-            eprintln!(
+            shell.note(format_args!(
                 "cleartokens stopped early ({why}): {} rows deleted in {} finished batches; work remains, run it again to continue",
                 report.deleted_total, report.batches
-            );
-            Ok(exit::STOPPED)
+            ));
+            Ok(Outcome::Stopped)
         }
-    }
-}
-
-/// Django's WARNING style (bold yellow) on a terminal, plain otherwise.
-fn warning(text: &str) -> String {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        format!("\x1b[33;1m{text}\x1b[0m")
-    } else {
-        text.to_string()
     }
 }

@@ -11,9 +11,12 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::application::{self, Candidate, Lookups, Policy, UserRef};
+use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, InsertError, NewApplication, OpenMode, Store};
+use crate::error::{Failure, Outcome};
 use crate::hashing::{self, Hasher};
-use crate::{clock, exit, generate, Failure, GlobalArgs};
+use crate::shell::Shell;
+use crate::{clock, generate};
 
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("secret_source").multiple(false))]
@@ -84,7 +87,7 @@ pub struct Args {
 
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: OutputFormat,
 
     /// Allowed redirect URI schemes (DOT's ALLOWED_REDIRECT_URI_SCHEMES), space or comma separated
     #[arg(
@@ -97,12 +100,6 @@ pub struct Args {
     /// Allow a leading * wildcard in redirect URI hosts (DOT's ALLOW_URI_WILDCARDS)
     #[arg(long, env = "ALLOW_URI_WILDCARDS", value_parser = parse_flag, default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub allow_uri_wildcards: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
 }
 
 /// A Django-style boolean setting from the environment: empty counts as unset (false).
@@ -210,7 +207,7 @@ fn policy(args: &Args) -> Policy {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
+pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     let url = global.database_url()?;
     let tables = global.tables()?;
     let given_secret = read_secret(&args)?;
@@ -248,9 +245,9 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
     let errors = application::validate(&candidate, &policy, lookups);
     if !errors.is_empty() {
         if errors.only_duplicate_client_id() {
-            return duplicate(&args, &candidate.client_id, &errors.to_string());
+            return duplicate(&args, &candidate.client_id, errors, shell);
         }
-        bail!(Failure::Usage(errors.to_string()));
+        bail!(Failure::Invalid(errors));
     }
 
     let stored_secret =
@@ -283,7 +280,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
         Err(InsertError::DuplicateClientId) => {
             let mut errors = application::FieldErrors::default();
             errors.add("client_id", application::UNIQUE_CLIENT_ID_MESSAGE);
-            return duplicate(&args, &candidate.client_id, &errors.to_string());
+            return duplicate(&args, &candidate.client_id, errors, shell);
         }
         Err(InsertError::Other(e)) => return Err(e),
     };
@@ -291,7 +288,7 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
 
     let shown_secret = secret_was_generated.then_some(candidate.client_secret.as_str());
     match args.format {
-        Format::Json => {
+        OutputFormat::Json => {
             let created = Created {
                 id,
                 client_id: &row.client_id,
@@ -301,24 +298,23 @@ pub async fn run(global: &GlobalArgs, args: Args) -> Result<u8> {
                     .created
                     .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             };
-            println!(
-                "{}",
-                serde_json::to_string(&created).context("encoding JSON")?
-            );
+            shell.json(&created)?;
         }
-        Format::Text => {
+        OutputFormat::Text => {
             let label = if row.name.is_empty() {
                 &row.client_id
             } else {
                 &row.name
             };
-            println!("New application {label} created successfully.");
+            shell.out(format_args!(
+                "New application {label} created successfully."
+            ))?;
             if let Some(secret) = shown_secret {
-                println!("client_secret: {secret}");
+                shell.out(format_args!("client_secret: {secret}"))?;
             }
         }
     }
-    Ok(exit::OK)
+    Ok(Outcome::Done)
 }
 
 /// `Some(exists)` when `--user` is an id and a users table exists to check it against.
@@ -333,19 +329,23 @@ async fn check_user(store: &dyn Store, candidate: &Candidate) -> Result<Option<b
 }
 
 /// The client id is taken: exit 0 with `--if-not-exists`, else a conflict (exit 3).
-fn duplicate(args: &Args, client_id: &str, dot_message: &str) -> Result<u8> {
+fn duplicate(
+    args: &Args,
+    client_id: &str,
+    errors: application::FieldErrors,
+    shell: &Shell,
+) -> Result<Outcome> {
     if !args.if_not_exists {
-        bail!(Failure::Conflict(dot_message.to_string()));
+        bail!(Failure::ClientIdTaken(errors));
     }
     match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string(&Existing {
-                client_id,
-                created: false
-            })?
-        ),
-        Format::Text => println!("Application {client_id} already exists; nothing changed."),
+        OutputFormat::Json => shell.json(&Existing {
+            client_id,
+            created: false,
+        })?,
+        OutputFormat::Text => shell.out(format_args!(
+            "Application {client_id} already exists; nothing changed."
+        ))?,
     }
-    Ok(exit::OK)
+    Ok(Outcome::Done)
 }

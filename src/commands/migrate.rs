@@ -4,31 +4,32 @@
 
 use anyhow::{bail, Result};
 
+use crate::cli::GlobalArgs;
 use crate::db::{self, MigrateOutcome, OpenMode};
-use crate::{exit, Failure, GlobalArgs};
+use crate::error::{Failure, Outcome};
+use crate::shell::Shell;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {}
 
-pub async fn run(global: &GlobalArgs, _args: Args) -> Result<u8> {
+pub async fn run(global: &GlobalArgs, _args: Args, shell: &Shell) -> Result<Outcome> {
     let url = global.database_url()?;
     let tables = global.tables()?;
-    if tables.application != db::Tables::default().application {
-        bail!(Failure::Usage(
-            "migrate creates DOT's default table names; table overrides are for swapped models that Django migrates"
-                .into()
-        ));
+    if let Some(flag) = global.overridden_table_flag() {
+        bail!(Failure::Usage(format!(
+            "migrate creates DOT's default table names; {flag} is for a swapped model that Django migrates: drop it to run migrate"
+        )));
     }
     let store = db::open(&url, tables, OpenMode::ForMigrate).await?;
-    match store.migrate().await? {
-        MigrateOutcome::Applied(0) => println!("{}: DOT 3.4.1 tables are up to date.", url.redacted()),
+    let database = url.redacted();
+    shell.out(match store.migrate().await? {
+        MigrateOutcome::Applied(0) => format!("{database}: DOT 3.4.1 tables are up to date."),
         MigrateOutcome::Applied(n) => {
-            println!("{}: applied {n} migration(s); DOT 3.4.1 tables created.", url.redacted())
+            format!("{database}: applied {n} migration(s); DOT 3.4.1 tables created.")
         }
-        MigrateOutcome::ManagedByDjango => println!(
-            "{}: DOT's tables already exist and are managed by Django's migrations; nothing changed.",
-            url.redacted()
+        MigrateOutcome::ManagedByDjango => format!(
+            "{database}: DOT's tables already exist and are managed by Django's migrations; nothing changed."
         ),
-    }
-    Ok(exit::OK)
+    })?;
+    Ok(Outcome::Done)
 }

@@ -29,15 +29,25 @@ pub struct Tables {
     pub user: String,
 }
 
+/// DOT's own table names (and Django's user table), the defaults of the table options.
+pub mod default_table {
+    pub const APPLICATION: &str = "oauth2_provider_application";
+    pub const ACCESS_TOKEN: &str = "oauth2_provider_accesstoken";
+    pub const REFRESH_TOKEN: &str = "oauth2_provider_refreshtoken";
+    pub const ID_TOKEN: &str = "oauth2_provider_idtoken";
+    pub const GRANT: &str = "oauth2_provider_grant";
+    pub const USER: &str = "auth_user";
+}
+
 impl Default for Tables {
     fn default() -> Self {
         Tables {
-            application: "oauth2_provider_application".into(),
-            access_token: "oauth2_provider_accesstoken".into(),
-            refresh_token: "oauth2_provider_refreshtoken".into(),
-            id_token: "oauth2_provider_idtoken".into(),
-            grant: "oauth2_provider_grant".into(),
-            user: "auth_user".into(),
+            application: default_table::APPLICATION.into(),
+            access_token: default_table::ACCESS_TOKEN.into(),
+            refresh_token: default_table::REFRESH_TOKEN.into(),
+            id_token: default_table::ID_TOKEN.into(),
+            grant: default_table::GRANT.into(),
+            user: default_table::USER.into(),
         }
     }
 }
@@ -54,7 +64,7 @@ pub fn validate_identifier(what: &str, name: &str) -> Result<()> {
     };
     if !plain || name.len() > 63 {
         bail!(
-            crate::Failure::Usage(format!(
+            crate::error::Failure::Usage(format!(
                 "{what} must be a plain SQL identifier (letters, digits and _, at most 63 characters), got {}",
                 crate::pyrepr::repr_str(&truncate_for_message(name))
             ))
@@ -370,7 +380,7 @@ pub trait CleanupLock: Send {
     /// Before each batch: make sure the lock is still ours. Its session may have died with a
     /// server restart even when the batch connection came back by itself; then the lock is
     /// re-taken on a new session (`Ok(true)`), or, if another run took it meanwhile, this fails
-    /// with [`crate::Failure::Conflict`]. A server that is still unreachable is an error the
+    /// with [`crate::error::Failure::Conflict`]. A server that is still unreachable is an error the
     /// backend classifies as [`ErrorClass::ConnectionLost`].
     async fn ensure_held(&mut self) -> Result<bool>;
     /// Releases the lock (dropping it releases it too, less politely).
@@ -404,7 +414,7 @@ pub trait Store: Send + Sync {
     async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError>;
 
     /// Takes the per-database "one cleartokens run at a time" lock without waiting; fails with
-    /// [`crate::Failure::Conflict`] naming the lock when another run holds it.
+    /// [`crate::error::Failure::Conflict`] naming the lock when another run holds it.
     async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>>;
 
     /// Tunes this session for batched deletes beside a live server: short lock waits (a batch

@@ -287,7 +287,7 @@ impl UserLock {
     }
 
     fn conflict(name: &str, redacted_url: &str) -> anyhow::Error {
-        anyhow::Error::new(crate::Failure::Conflict(format!(
+        anyhow::Error::new(crate::error::Failure::Conflict(format!(
             "another oauthctl cleartokens run is active on {redacted_url}: it holds the lock GET_LOCK('{name}') (see IS_USED_LOCK('{name}')); try again when it has finished"
         )))
     }

@@ -263,7 +263,7 @@ impl AdvisoryLock {
     }
 
     fn conflict(redacted_url: &str) -> anyhow::Error {
-        anyhow::Error::new(crate::Failure::Conflict(format!(
+        anyhow::Error::new(crate::error::Failure::Conflict(format!(
             "another oauthctl cleartokens run is active on {redacted_url}: it holds the PostgreSQL advisory lock {CLEANUP_LOCK_KEY} (pg_locks: locktype 'advisory', objid 1751348332); try again when it has finished"
         )))
     }

@@ -52,7 +52,7 @@ impl SqliteStore {
     pub async fn open(url: &DatabaseUrl, tables: Tables, mode: OpenMode) -> Result<Self> {
         let path = url.sqlite_path().unwrap_or_default();
         if path.is_empty() {
-            bail!(crate::Failure::Usage(
+            bail!(crate::error::Failure::Usage(
                 "--database-url names no SQLite file; use e.g. sqlite://db.sqlite3".into()
             ));
         }
@@ -236,7 +236,7 @@ impl Store for SqliteStore {
                 path,
                 _file: Some(file),
             })),
-            Err(fs4::TryLockError::WouldBlock) => bail!(crate::Failure::Conflict(format!(
+            Err(fs4::TryLockError::WouldBlock) => bail!(crate::error::Failure::Conflict(format!(
                 "another oauthctl cleartokens run is active on {}: it holds the lock file {}; try again when it has finished",
                 self.path,
                 path.display()

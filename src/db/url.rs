@@ -40,13 +40,13 @@ impl DatabaseUrl {
             Some("sqlite") => Backend::Sqlite,
             Some("postgres") | Some("postgresql") => Backend::Postgres,
             Some("mysql") | Some("mariadb") => Backend::MySql,
-            _ => bail!(crate::Failure::Usage(
+            _ => bail!(crate::error::Failure::Usage(
                 "--database-url must start with sqlite:, postgres://, postgresql://, mysql:// or mariadb:// (e.g. sqlite://db.sqlite3)"
                     .into()
             )),
         };
         if backend != Backend::Sqlite && ::url::Url::parse(raw).is_err() {
-            bail!(crate::Failure::Usage(format!(
+            bail!(crate::error::Failure::Usage(format!(
                 "--database-url is not a valid URL ({}); percent-encode special characters in the user name and password",
                 redact(raw)
             )));

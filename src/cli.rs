@@ -1,0 +1,176 @@
+//! The command line: global options (database, verbosity, table overrides), the subcommands, and
+//! the one output-format switch. Only this layer and `commands/` know clap; the domain modules get
+//! plain values mapped from here.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::db::{self, default_table};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oauthctl",
+    version,
+    about = "Django OAuth Toolkit's cleartokens and createapplication, run directly on the database",
+    after_help = "Exit codes: 0 done, 1 runtime failure, 2 usage or validation error, 3 conflict \
+                  (client id exists, cleanup lock held), 4 stopped early (time budget or signal)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Database URL: sqlite://PATH, postgres://USER:PASS@HOST/DB or mysql://USER:PASS@HOST/DB.
+    /// A missing SQLite file is created and migrated.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://db.sqlite3",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+
+    /// More log detail on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Application table, for a swapped OAUTH2_PROVIDER_APPLICATION_MODEL.
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHCTL_APPLICATION_TABLE",
+        default_value = default_table::APPLICATION
+    )]
+    pub application_table: String,
+    /// Access token table, for a swapped OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL.
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHCTL_ACCESS_TOKEN_TABLE",
+        default_value = default_table::ACCESS_TOKEN
+    )]
+    pub access_token_table: String,
+    /// Refresh token table, for a swapped OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL.
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHCTL_REFRESH_TOKEN_TABLE",
+        default_value = default_table::REFRESH_TOKEN
+    )]
+    pub refresh_token_table: String,
+    /// ID token table, for a swapped OAUTH2_PROVIDER_ID_TOKEN_MODEL.
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHCTL_ID_TOKEN_TABLE",
+        default_value = default_table::ID_TOKEN
+    )]
+    pub id_token_table: String,
+    /// Grant table, for a swapped OAUTH2_PROVIDER_GRANT_MODEL.
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHCTL_GRANT_TABLE",
+        default_value = default_table::GRANT
+    )]
+    pub grant_table: String,
+    /// Users table (AUTH_USER_MODEL); checked by createapplication --user when it exists.
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHCTL_USER_TABLE",
+        default_value = default_table::USER
+    )]
+    pub user_table: String,
+}
+
+impl GlobalArgs {
+    pub fn database_url(&self) -> anyhow::Result<db::DatabaseUrl> {
+        db::DatabaseUrl::parse(&self.database_url)
+    }
+
+    /// Every table option with its value and DOT's default.
+    fn table_options(&self) -> [(&'static str, &str, &'static str); 6] {
+        [
+            (
+                "--application-table",
+                &self.application_table,
+                default_table::APPLICATION,
+            ),
+            (
+                "--access-token-table",
+                &self.access_token_table,
+                default_table::ACCESS_TOKEN,
+            ),
+            (
+                "--refresh-token-table",
+                &self.refresh_token_table,
+                default_table::REFRESH_TOKEN,
+            ),
+            (
+                "--id-token-table",
+                &self.id_token_table,
+                default_table::ID_TOKEN,
+            ),
+            ("--grant-table", &self.grant_table, default_table::GRANT),
+            ("--user-table", &self.user_table, default_table::USER),
+        ]
+    }
+
+    /// The first table option set to something other than DOT's name (flag or environment).
+    pub fn overridden_table_flag(&self) -> Option<&'static str> {
+        self.table_options()
+            .into_iter()
+            .find(|(_, value, default)| value != default)
+            .map(|(flag, _, _)| flag)
+    }
+
+    /// The table names, each checked to be a plain identifier before any SQL sees it.
+    pub fn tables(&self) -> anyhow::Result<db::Tables> {
+        for (flag, name, _) in self.table_options() {
+            db::validate_identifier(flag, name)?;
+        }
+        Ok(db::Tables {
+            application: self.application_table.clone(),
+            access_token: self.access_token_table.clone(),
+            refresh_token: self.refresh_token_table.clone(),
+            id_token: self.id_token_table.clone(),
+            grant: self.grant_table.clone(),
+            user: self.user_table.clone(),
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create DOT 3.4.1's tables in an empty database (a Django-managed database is left as is).
+    Migrate(commands::migrate::Args),
+    /// Create an OAuth2 application with a generated client id and secret (DOT's createapplication).
+    Createapplication(Box<commands::createapplication::Args>),
+    /// Delete expired, revoked and orphaned tokens and expired grants (DOT's cleartokens), in
+    /// batches.
+    Cleartokens(commands::cleartokens::Args),
+}
+
+/// `--format`: what a command prints on stdout.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Human-readable lines (for cleartokens, DOT's own).
+    #[default]
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+impl OutputFormat {
+    pub fn is_json(self) -> bool {
+        self == OutputFormat::Json
+    }
+}

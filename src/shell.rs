@@ -1,0 +1,72 @@
+//! Everything oauthctl prints goes through one [`Shell`], as cargo's does: results on stdout, notes,
+//! warnings and the progress line on stderr. Colour follows the terminal and the usual switches
+//! (`NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`) through clap's own `anstream`.
+
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+
+/// Django's WARNING style: bold yellow.
+const WARNING: anstyle::Style = anstyle::AnsiColor::Yellow.on_default().bold();
+
+/// The output of one command.
+#[derive(Debug, Default)]
+pub struct Shell {
+    progress_drawn: AtomicBool,
+}
+
+impl Shell {
+    pub fn new() -> Shell {
+        Shell::default()
+    }
+
+    /// One line of the command's result on stdout.
+    pub fn out(&self, line: impl Display) -> Result<()> {
+        self.clear_progress();
+        let mut out = anstream::stdout().lock();
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .context("writing to stdout")
+    }
+
+    /// One JSON document on one line of stdout.
+    pub fn json(&self, value: &impl serde::Serialize) -> Result<()> {
+        let text = serde_json::to_string(value).context("encoding JSON")?;
+        self.out(text)
+    }
+
+    /// A line on stderr (status, notes, stop summaries). Never fails: stderr is the last resort.
+    pub fn note(&self, line: impl Display) {
+        self.clear_progress();
+        let _ = writeln!(anstream::stderr().lock(), "{line}");
+    }
+
+    /// A warning on stderr, in Django's WARNING style where stderr takes colour.
+    pub fn warn(&self, line: impl Display) {
+        self.note(format_args!("{WARNING}{line}{WARNING:#}"));
+    }
+
+    /// Whether stderr is a terminal, where a progress line may be drawn.
+    pub fn stderr_is_terminal(&self) -> bool {
+        std::io::stderr().is_terminal()
+    }
+
+    /// Draws `line` in place of the last progress line (a terminal only; callers check).
+    pub fn progress(&self, line: impl Display) {
+        let mut err = anstream::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+        self.progress_drawn.store(true, Ordering::Relaxed);
+    }
+
+    /// Erases the progress line, if one is drawn, so that the next line starts clean.
+    pub fn clear_progress(&self) {
+        if self.progress_drawn.swap(false, Ordering::Relaxed) {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
