@@ -171,15 +171,6 @@ fn micros_to_delta(micros: i128) -> TimeDelta {
     TimeDelta::microseconds(i64::try_from(micros).unwrap_or(i64::MAX))
 }
 
-/// A Django-style boolean from the environment.
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "false" | "no" | "off" => Some(false),
-        "1" | "true" | "yes" | "on" => Some(true),
-        _ => None,
-    }
-}
-
 impl Settings {
     /// Validates every setting, as DOT does before deleting anything; the first problem is a
     /// usage error (exit 2) naming the setting.
@@ -229,7 +220,7 @@ impl Settings {
 
         let reuse_protection = match &raw.refresh_token_reuse_protection {
             None => false,
-            Some(r) => match parse_bool(&r.value) {
+            Some(r) => match crate::django::settings::parse_bool(&r.value) {
                 Some(flag) => flag,
                 None => return Err(invalid(REUSE, "must be true or false", r)),
             },

@@ -52,7 +52,7 @@ fn creates_with_generated_id_and_secret_on_every_backend() {
 
         let stored = text_col(&db, "client_secret", client_id).unwrap();
         assert!(stored.starts_with("pbkdf2_sha256$1000000$"), "{stored}");
-        assert!(oauthctl::hashing::check_password(secret, &stored).unwrap());
+        assert!(oauthctl::application::hashing::check_password(secret, &stored).unwrap());
         assert!(!stored.contains(secret));
         assert!(truthy(text_col(&db, "hash_client_secret", client_id)));
         assert!(!truthy(text_col(&db, "skip_authorization", client_id)));
@@ -101,7 +101,7 @@ fn given_secret_is_hashed_with_argon2_and_not_printed() {
             stored.starts_with("argon2$argon2id$v=19$m=102400,t=2,p=8$"),
             "{stored}"
         );
-        assert!(oauthctl::hashing::check_password("SECRET", &stored).unwrap());
+        assert!(oauthctl::application::hashing::check_password("SECRET", &stored).unwrap());
         assert!(truthy(text_col(&db, "skip_authorization", "someId")));
         assert_eq!(text_col(&db, "name", "someId").as_deref(), Some("TEST"));
         assert_eq!(
@@ -417,7 +417,7 @@ fn secret_sources_keep_secrets_out_of_argv() {
         let out = child.wait_with_output().unwrap();
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         assert!(!stdout(&out).contains("from-stdin"));
-        assert!(oauthctl::hashing::check_password(
+        assert!(oauthctl::application::hashing::check_password(
             "from-stdin",
             &text_col(&db, "client_secret", "a").unwrap()
         )
@@ -438,7 +438,7 @@ fn secret_sources_keep_secrets_out_of_argv() {
             "pbkdf2_sha256",
         ]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(oauthctl::hashing::check_password(
+        assert!(oauthctl::application::hashing::check_password(
             "from-file",
             &text_col(&db, "client_secret", "b").unwrap()
         )
@@ -473,7 +473,7 @@ fn secret_sources_keep_secrets_out_of_argv() {
             .output()
             .unwrap();
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(oauthctl::hashing::check_password(
+        assert!(oauthctl::application::hashing::check_password(
             "from-env",
             &text_col(&db, "client_secret", "d").unwrap()
         )

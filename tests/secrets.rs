@@ -136,7 +136,7 @@ fn generated_secret_is_shown_once_and_stored_hashed() {
             .unwrap();
         assert_ne!(stored, secret);
         assert!(!stored.contains(&secret));
-        assert!(oauthctl::hashing::check_password(&secret, &stored).unwrap());
+        assert!(oauthctl::application::hashing::check_password(&secret, &stored).unwrap());
     }
 }
 

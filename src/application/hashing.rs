@@ -27,13 +27,11 @@ const DJANGO_DEFAULT_HASHERS: &[&str] = &[
     "scrypt",
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[clap(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hasher {
     /// Django's Argon2PasswordHasher (needs argon2-cffi on the Django side).
     Argon2,
     /// Django's PBKDF2PasswordHasher (available in every Django install).
-    #[value(name = "pbkdf2_sha256")]
     Pbkdf2Sha256,
 }
 
@@ -47,7 +45,7 @@ pub fn is_django_hash(secret: &str) -> bool {
 
 /// Django's 22-character salt (`get_random_string(22)`, ~128 bits).
 pub fn new_salt() -> String {
-    crate::generate::random_string(22)
+    super::credentials::random_string(22)
 }
 
 pub fn make_password(secret: &str, hasher: Hasher) -> Result<String> {
@@ -152,8 +150,11 @@ pub fn check_password(secret: &str, encoded: &str) -> Result<bool> {
     }
 }
 
+/// Compares in time that does not depend on where the inputs differ (as Django's
+/// `constant_time_compare`), so a verifier leaks nothing about how much of a guess was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! Python and Django behaviour that oauthctl reproduces byte for byte.
+
+pub mod settings;
