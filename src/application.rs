@@ -4,8 +4,8 @@
 //! `Application.clean()`, then the client-id uniqueness check — and printed in DOT's format:
 //! `Please correct the following errors:` then ` - field: ['message', …]` (Python list repr).
 
+use crate::django::repr::{repr_list, repr_str};
 use crate::hashing::is_django_hash;
-use crate::pyrepr::{repr_list, repr_str};
 use crate::uri_validator::{py_split_whitespace, UriValidator};
 
 pub const CLIENT_TYPES: &[&str] = &["confidential", "public"];

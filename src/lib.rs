@@ -10,13 +10,12 @@
 pub mod application;
 pub mod cleanup;
 pub mod cli;
-pub mod clock;
 pub mod commands;
 pub mod db;
+pub mod django;
 pub mod error;
 pub mod generate;
 pub mod hashing;
-pub mod pyrepr;
 pub mod shell;
 pub mod uri_validator;
 

@@ -16,7 +16,7 @@ use crate::db::{self, InsertError, NewApplication, OpenMode, Store};
 use crate::error::{Failure, Outcome};
 use crate::hashing::{self, Hasher};
 use crate::shell::Shell;
-use crate::{clock, generate};
+use crate::{django::clock, generate};
 
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("secret_source").multiple(false))]

@@ -1,11 +1,12 @@
-//! The one "now" of a run, and the text form Django stores datetimes in.
+//! The one "now" of a run.
 //!
-//! Django keeps SQLite datetimes as text and compares them as text, so every cutoff and every
-//! timestamp oauthctl writes there must be in exactly Django's form: `YYYY-MM-DD HH:MM:SS.ffffff`,
-//! without the fraction when the microseconds are zero.
+//! Every cutoff cleartokens computes and every timestamp createapplication writes comes from
+//! a single call to [`now`], so one run never mixes instants. It is truncated to microseconds
+//! because that is all Django stores; a finer "now" would compare differently with the rows
+//! it wrote than Django's own would. `OAUTHCTL_NOW` pins it for tests and reproducible runs.
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, SubsecRound, Timelike, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// Environment variable that fixes "now" (RFC 3339), for tests and reproducible runs.
 pub const NOW_ENV: &str = "OAUTHCTL_NOW";
@@ -26,32 +27,20 @@ fn parse_rfc3339(text: &str) -> Result<DateTime<Utc>> {
     Ok(parsed.with_timezone(&Utc).trunc_subsecs(6))
 }
 
-/// Django's `str(naive_utc_datetime)`.
-pub fn django_text(at: DateTime<Utc>) -> String {
-    let naive = at.naive_utc();
-    let micros = naive.nanosecond() / 1_000;
-    if micros == 0 {
-        naive.format("%Y-%m-%d %H:%M:%S").to_string()
-    } else {
-        format!("{}.{micros:06}", naive.format("%Y-%m-%d %H:%M:%S"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
 
     #[test]
-    fn formats_like_python_str() {
-        let t = parse_rfc3339("2026-11-26T20:43:26.389532Z").unwrap();
-        assert_eq!(django_text(t), "2026-11-26 20:43:26.389532");
-        let t = parse_rfc3339("2026-11-26T20:43:26Z").unwrap();
-        assert_eq!(django_text(t), "2026-11-26 20:43:26");
+    fn parses_and_truncates_to_microseconds() {
         let t = parse_rfc3339("2026-11-26T20:00:00.5+01:00").unwrap();
-        assert_eq!(django_text(t), "2026-11-26 19:00:00.500000");
+        assert_eq!(t.to_rfc3339(), "2026-11-26T19:00:00.500+00:00");
         // Nanoseconds beyond Django's precision are dropped, not rounded.
         let t = parse_rfc3339("2026-11-26T20:00:00.0000009Z").unwrap();
-        assert_eq!(django_text(t), "2026-11-26 20:00:00");
+        assert_eq!(t.nanosecond(), 0);
+        let t = parse_rfc3339("2026-11-26T20:43:26.3895329Z").unwrap();
+        assert_eq!(t.nanosecond(), 389_532_000);
     }
 
     #[test]
