@@ -7,9 +7,9 @@
 //! [`crate::django`]'s generated tables). The parts:
 //!
 //! - this file: the public [`UriValidator`] and DOT's own checks, in DOT's order;
-//! - [`urlsplit`]: Python's `urlsplit` and the netloc checks that make it raise;
-//! - [`ip`]: Python's `ipaddress` rules for a valid IPv4 / IPv6 address;
-//! - [`patterns`]: DOT's and Django's URL regular expressions, as hand-written matchers.
+//! - `urlsplit.rs`: Python's `urlsplit` and the netloc checks that make it raise;
+//! - `ip.rs`: Python's `ipaddress` rules for a valid IPv4 / IPv6 address;
+//! - `patterns.rs`: DOT's and Django's URL regular expressions, as hand-written matchers.
 //!
 //! `urlsplit` is CPython 3.11 with the gh-105704 (CVE-2025-0938) fix to bracket handling, as in
 //! 3.11.12+, 3.12.9+, 3.13.2+ and patched distribution builds. Unpatched 3.11.4 to 3.11.11 check
