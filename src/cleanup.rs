@@ -17,8 +17,8 @@ use serde::Serialize;
 use crate::db::{
     BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, ErrorClass, Step, Store,
 };
+use crate::django::repr::repr_str;
 use crate::error::Failure;
-use crate::pyrepr::repr_str;
 
 /// DOT's warning when refresh tokens never age-expire (3.4.1, `cleartokens.py`; §2.1).
 pub const EXPIRY_UNSET_WARNING: &str = "REFRESH_TOKEN_EXPIRE_SECONDS is not set (or is 0), so refresh tokens never age-expire. cleartokens will only remove revoked and orphaned refresh tokens; expired access and ID tokens that are still bound to a refresh token are kept as long as that refresh token lives. Set REFRESH_TOKEN_EXPIRE_SECONDS to enable expiry-based cleanup.";

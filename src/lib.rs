@@ -10,12 +10,10 @@
 pub mod application;
 pub mod cleanup;
 pub mod cli;
-pub mod clock;
 pub mod commands;
 pub mod db;
 pub mod django;
 pub mod error;
-pub mod pyrepr;
 pub mod shell;
 pub mod uri_validator;
 

@@ -198,7 +198,7 @@ impl Seed {
     /// A datetime literal in the backend's native form (Django's text form on SQLite).
     fn time(&self, t: DateTime<Utc>) -> String {
         match self.backend {
-            Backend::Sqlite => format!("'{}'", oauthctl::clock::django_text(t)),
+            Backend::Sqlite => format!("'{}'", oauthctl::django::datetime::django_text(t)),
             Backend::Postgres => format!(
                 "'{}'::timestamptz",
                 t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

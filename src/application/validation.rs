@@ -5,7 +5,7 @@
 //! `Please correct the following errors:` then ` - field: ['message', …]` (Python list repr).
 
 use super::hashing::is_django_hash;
-use crate::pyrepr::{repr_list, repr_str};
+use crate::django::repr::{repr_list, repr_str};
 use crate::uri_validator::{py_split_whitespace, UriValidator};
 
 pub const CLIENT_TYPES: &[&str] = &["confidential", "public"];

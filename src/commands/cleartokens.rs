@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::cleanup::{self, Format, RawSettings, RunOptions, Settings, StopReason, StopSignal};
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::clock;
 use crate::db::{self, OpenMode};
+use crate::django::clock;
 use crate::error::{Failure, Outcome};
 use crate::shell::Shell;
 
@@ -121,7 +121,7 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
             Some(d) if !d.is_zero() => Some(d),
             _ => bail!(Failure::Usage(format!(
                 "--max-duration must be a positive duration such as 90s, 10m or 1h: got {}",
-                crate::pyrepr::repr_str(text)
+                crate::django::repr::repr_str(text)
             ))),
         },
     };
@@ -130,7 +130,7 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
         Some(d) if d <= std::time::Duration::from_secs(3_600) => Some(d),
         _ => bail!(Failure::Usage(format!(
             "--lock-budget must be a number of seconds from 0 (off) to 3600, such as 0.5: got {}",
-            crate::pyrepr::repr_str(&args.lock_budget)
+            crate::django::repr::repr_str(&args.lock_budget)
         ))),
     };
     let now = clock::now().map_err(|e| Failure::Usage(format!("{e:#}")))?;

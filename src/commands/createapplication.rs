@@ -12,9 +12,9 @@ use crate::application::credentials::{self, SecretSource};
 use crate::application::{self, Candidate, Created, Hasher, Policy, Request};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, OpenMode};
+use crate::django::{self, clock};
 use crate::error::{self, Failure, Outcome};
 use crate::shell::Shell;
-use crate::{clock, django};
 
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("secret_source").multiple(false))]

@@ -66,7 +66,7 @@ pub fn validate_identifier(what: &str, name: &str) -> Result<()> {
         bail!(
             crate::error::Failure::Usage(format!(
                 "{what} must be a plain SQL identifier (letters, digits and _, at most 63 characters), got {}",
-                crate::pyrepr::repr_str(&truncate_for_message(name))
+                crate::django::repr::repr_str(&truncate_for_message(name))
             ))
         );
     }

@@ -20,7 +20,7 @@ use super::{
     ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication,
     OpenMode, Step, Store, Tables, Value,
 };
-use crate::clock::django_text;
+use crate::django::datetime::django_text;
 
 /// How long a cleanup statement waits for the server's write lock before backing off (Django's
 /// own SQLite default timeout).

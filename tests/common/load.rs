@@ -20,7 +20,7 @@ pub const GRANT: &str = "oauth2_provider_grant";
 /// A datetime literal in the backend's native form (Django's text form on SQLite).
 pub fn lit(backend: Backend, t: DateTime<Utc>) -> String {
     match backend {
-        Backend::Sqlite => format!("'{}'", oauthctl::clock::django_text(t)),
+        Backend::Sqlite => format!("'{}'", oauthctl::django::datetime::django_text(t)),
         Backend::Postgres => format!(
             "'{}'::timestamptz",
             t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
