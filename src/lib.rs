@@ -8,7 +8,7 @@
 //! Django behaviour both reproduce, [`db`] the store (all SQL), [`shell`] all output.
 
 pub mod application;
-pub mod cleanup;
+pub mod cleartokens;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -3,11 +3,11 @@
 //!
 //! The six steps, their predicates and settings are DOT's; the command adds a dry run, JSON
 //! output, a time budget, graceful signals and a per-database run lock. The work itself is
-//! [`crate::cleanup`]; this module only wires arguments, the database and the exit code.
+//! [`crate::cleartokens`]; this module only wires arguments, the database and the exit code.
 
 use anyhow::{bail, Context, Result};
 
-use crate::cleanup::{self, Format, RawSettings, RunOptions, Settings, StopReason, StopSignal};
+use crate::cleartokens::{self as cleanup, Format, RawSettings, RunOptions, Settings, StopReason, StopSignal};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::clock;
 use crate::db::{self, OpenMode};
