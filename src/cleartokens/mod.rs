@@ -175,8 +175,10 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         }
     }
 
-    /// The stop check before the next batch or count: `Some` ends the run.
-    async fn stop_before_next(&self) -> Result<Option<StopReason>> {
+    /// The stop check before the next batch or count: `Some` ends the run. (`&mut self`, not
+    /// `&self`: a shared borrow of the run held across the wait would need the lock to be
+    /// `Sync`, and the run's future would no longer be `Send`.)
+    async fn stop_before_next(&mut self) -> Result<Option<StopReason>> {
         let pause = if self.pause_due {
             self.plan.settings.batch_interval
         } else {

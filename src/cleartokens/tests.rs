@@ -781,3 +781,17 @@ async fn the_lock_budget_shrinks_slow_batches_and_grows_them_back() {
     let limits: Vec<u64> = store.requests(FIRST).iter().map(|r| r.limit).collect();
     assert_eq!(limits, [1_000; 4]);
 }
+
+/// A whole run stays `Send` (as before the split), so callers may spawn it.
+#[test]
+fn a_run_on_a_real_store_is_send() {
+    fn send<T: Send>(_: &T) {}
+    fn check(store: &dyn crate::db::Store, plan: &Plan, shell: &Shell) {
+        let output = Output {
+            format: Format::Text,
+            progress: false,
+        };
+        send(&super::clear(store, plan, output, "db", shell));
+    }
+    let _ = check;
+}
