@@ -126,6 +126,7 @@ impl Args {
     }
 }
 
+/// `oauthctl cleartokens`: exit 0 when every step is done, 4 when it stopped early.
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     // Everything that can be wrong with the request is found before the database is touched.
     let plan = Plan::resolve(&args.raw_plan())?;
