@@ -199,7 +199,7 @@ fn probe_pg_binaries() -> Probe {
     for tool in ["initdb", "pg_ctl"] {
         if !bin.join(tool).exists() {
             return Err(Missing {
-                short: format!("no {tool} in {}", bin.display()),
+                short: format!("no {tool} in {}: set OAUTHCTL_TEST_PG_BIN", bin.display()),
                 detail: format!(
                     "PostgreSQL server binaries are required for the private-server tests: no {tool} in {} (set OAUTHCTL_TEST_PG_BIN)",
                     bin.display()
