@@ -39,9 +39,10 @@ pub use oauthctl::Cli;
 /// developer's shell (a DOT setting, a table override, RUST_LOG, a colour switch …) cannot change
 /// what a test sees. Tests set what they need after the scrub.
 ///
-/// Add a variable here when `src/` starts reading one: `harness::env_scrub_covers_every_variable_
-/// src_reads` greps `src/` for `env = "X"` (clap) and `env::var("X")` / `var_os("X")` and fails
-/// until it is listed. Variables only a dependency reads are listed by hand (marked below).
+/// Add a variable here when `src/` starts reading one: the test
+/// `harness::env_scrub_covers_every_variable_src_reads` greps `src/` for `env = "X"` (clap) and
+/// `env::var("X")` / `var_os("X")` and fails until it is listed. Variables only a dependency reads
+/// are listed by hand (marked below).
 ///
 /// Deliberately not scrubbed: the libpq-style `PG*` variables (PGPASSWORD, PGSSLMODE, …), which
 /// sqlx reads for oauthctl and for the harness's own connections alike, so that both reach the
