@@ -1,17 +1,14 @@
 //! `oauthctl createapplication` against real SQLite, PostgreSQL and MariaDB databases: exit codes,
 //! output, and the rows written (or not written).
 
-mod common;
-
-use common::{code, stderr, stdout, Backend, TestDb, ALL};
+use crate::support::{
+    backend_test, check_password, code, oauthctl_command, stderr, stdout, Backend, TestDb,
+};
 
 const APP: &str = "oauth2_provider_application";
 
 fn text_col(db: &TestDb, column: &str, client_id: &str) -> Option<String> {
-    let cast = match db.backend {
-        Backend::MySql => format!("CAST({column} AS CHAR)"),
-        _ => format!("CAST({column} AS TEXT)"),
-    };
+    let cast = db.backend.text(column);
     let literal = client_id.replace('\'', "''");
     db.rows(&format!(
         "SELECT {cast} FROM {APP} WHERE client_id = '{literal}'"
@@ -25,59 +22,56 @@ fn truthy(value: Option<String>) -> bool {
     matches!(value.as_deref(), Some("1") | Some("true") | Some("t"))
 }
 
-#[test]
-fn creates_with_generated_id_and_secret_on_every_backend() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "gen");
-        let out = db.run(&[
-            "createapplication",
-            "confidential",
-            "client-credentials",
-            "--hasher",
-            "pbkdf2_sha256",
-        ]);
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        let text = stdout(&out);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2, "{text}");
-        let client_id = lines[0]
-            .strip_prefix("New application ")
-            .and_then(|rest| rest.strip_suffix(" created successfully."))
-            .unwrap();
-        let secret = lines[1].strip_prefix("client_secret: ").unwrap();
-        assert_eq!(client_id.len(), 40);
-        assert!(client_id.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_eq!(secret.len(), 128);
-        assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
+backend_test!(creates_with_generated_id_and_secret, |backend| {
+    let db = TestDb::migrated(backend, "gen");
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--hasher",
+        "pbkdf2_sha256",
+    ]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let client_id = lines[0]
+        .strip_prefix("New application ")
+        .and_then(|rest| rest.strip_suffix(" created successfully."))
+        .unwrap();
+    let secret = lines[1].strip_prefix("client_secret: ").unwrap();
+    assert_eq!(client_id.len(), 40);
+    assert!(client_id.chars().all(|c| c.is_ascii_alphanumeric()));
+    assert_eq!(secret.len(), 128);
+    assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()));
 
-        let stored = text_col(&db, "client_secret", client_id).unwrap();
-        assert!(stored.starts_with("pbkdf2_sha256$1000000$"), "{stored}");
-        assert!(oauthctl::application::hashing::check_password(secret, &stored).unwrap());
-        assert!(!stored.contains(secret));
-        assert!(truthy(text_col(&db, "hash_client_secret", client_id)));
-        assert!(!truthy(text_col(&db, "skip_authorization", client_id)));
-        assert_eq!(
-            text_col(&db, "registration_source", client_id).as_deref(),
-            Some("manual")
-        );
-        assert_eq!(text_col(&db, "algorithm", client_id).as_deref(), Some(""));
-        assert_eq!(
-            text_col(&db, "allowed_origins", client_id).as_deref(),
-            Some("")
-        );
-        assert_eq!(
-            text_col(&db, "redirect_uris", client_id).as_deref(),
-            Some("")
-        );
-        assert_eq!(text_col(&db, "user_id", client_id), None);
-        assert_eq!(text_col(&db, "cimd_expires_at", client_id), None);
-        assert_eq!(db.count(APP), 1);
-    }
-}
+    let stored = text_col(&db, "client_secret", client_id).unwrap();
+    assert!(stored.starts_with("pbkdf2_sha256$1000000$"), "{stored}");
+    assert!(check_password(secret, &stored).unwrap());
+    assert!(!stored.contains(secret));
+    assert!(truthy(text_col(&db, "hash_client_secret", client_id)));
+    assert!(!truthy(text_col(&db, "skip_authorization", client_id)));
+    assert_eq!(
+        text_col(&db, "registration_source", client_id).as_deref(),
+        Some("manual")
+    );
+    assert_eq!(text_col(&db, "algorithm", client_id).as_deref(), Some(""));
+    assert_eq!(
+        text_col(&db, "allowed_origins", client_id).as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        text_col(&db, "redirect_uris", client_id).as_deref(),
+        Some("")
+    );
+    assert_eq!(text_col(&db, "user_id", client_id), None);
+    assert_eq!(text_col(&db, "cimd_expires_at", client_id), None);
+    assert_eq!(db.count(APP), 1);
+});
 
-#[test]
-fn given_secret_is_hashed_with_argon2_and_not_printed() {
-    for backend in ALL {
+backend_test!(
+    given_secret_is_hashed_with_argon2_and_not_printed,
+    |backend| {
         let db = TestDb::migrated(backend, "argon");
         let out = db.run(&[
             "createapplication",
@@ -101,7 +95,7 @@ fn given_secret_is_hashed_with_argon2_and_not_printed() {
             stored.starts_with("argon2$argon2id$v=19$m=102400,t=2,p=8$"),
             "{stored}"
         );
-        assert!(oauthctl::application::hashing::check_password("SECRET", &stored).unwrap());
+        assert!(check_password("SECRET", &stored).unwrap());
         assert!(truthy(text_col(&db, "skip_authorization", "someId")));
         assert_eq!(text_col(&db, "name", "someId").as_deref(), Some("TEST"));
         assert_eq!(
@@ -109,41 +103,37 @@ fn given_secret_is_hashed_with_argon2_and_not_printed() {
             Some("http://example.com http://example2.com")
         );
     }
-}
+);
 
-#[test]
-fn json_output_and_unhashed_secret() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "json");
-        let out = db.run(&[
-            "createapplication",
-            "confidential",
-            "client-credentials",
-            "--client-id",
-            "hs",
-            "--no-hash-client-secret",
-            "--algorithm",
-            "HS256",
-            "--format",
-            "json",
-        ]);
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-        assert_eq!(v["client_id"], "hs");
-        let secret = v["client_secret"].as_str().unwrap();
-        assert_eq!(secret.len(), 128);
-        assert!(v["id"].as_i64().unwrap() >= 1);
-        assert_eq!(
-            text_col(&db, "client_secret", "hs").as_deref(),
-            Some(secret)
-        );
-        assert!(!truthy(text_col(&db, "hash_client_secret", "hs")));
-        assert_eq!(text_col(&db, "algorithm", "hs").as_deref(), Some("HS256"));
-    }
-}
+backend_test!(json_output_and_unhashed_secret, |backend| {
+    let db = TestDb::migrated(backend, "json");
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--client-id",
+        "hs",
+        "--no-hash-client-secret",
+        "--algorithm",
+        "HS256",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["client_id"], "hs");
+    let secret = v["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 128);
+    assert!(v["id"].as_i64().unwrap() >= 1);
+    assert_eq!(
+        text_col(&db, "client_secret", "hs").as_deref(),
+        Some(secret)
+    );
+    assert!(!truthy(text_col(&db, "hash_client_secret", "hs")));
+    assert_eq!(text_col(&db, "algorithm", "hs").as_deref(), Some("HS256"));
+});
 
-#[test]
-fn bad_input_exits_2_and_writes_nothing() {
+backend_test!(bad_input_exits_2_and_writes_nothing, |backend| {
     let cases: &[(&[&str], &str)] = &[
         (
             &["confidential", "authorization-code"],
@@ -194,42 +184,40 @@ fn bad_input_exits_2_and_writes_nothing() {
             "",
         ),
     ];
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "bad");
-        for (args, expected) in cases {
-            let mut argv = vec!["createapplication"];
-            argv.extend_from_slice(args);
-            let out = db.run(&argv);
-            if expected.is_empty() {
-                // SQL metacharacters are data, not SQL: the row is created verbatim.
-                assert_eq!(code(&out), 0, "{backend:?} {args:?}: {}", stderr(&out));
-                continue;
-            }
-            assert_eq!(code(&out), 2, "{backend:?} {args:?}: {}", stderr(&out));
-            let err = stderr(&out);
-            assert!(
-                err.contains("Please correct the following errors:"),
-                "{err}"
-            );
-            assert!(err.contains(expected), "{backend:?} {args:?}: {err}");
-            assert!(stdout(&out).is_empty());
+    let db = TestDb::migrated(backend, "bad");
+    for (args, expected) in cases {
+        let mut argv = vec!["createapplication"];
+        argv.extend_from_slice(args);
+        let out = db.run(&argv);
+        if expected.is_empty() {
+            // SQL metacharacters are data, not SQL: the row is created verbatim.
+            assert_eq!(code(&out), 0, "{backend:?} {args:?}: {}", stderr(&out));
+            continue;
         }
-        assert_eq!(
-            db.count(APP),
-            1,
-            "{backend:?}: only the metacharacter row exists"
+        assert_eq!(code(&out), 2, "{backend:?} {args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("Please correct the following errors:"),
+            "{err}"
         );
-        assert_eq!(
-            text_col(
-                &db,
-                "name",
-                "x'; DROP TABLE oauth2_provider_application; --"
-            )
-            .as_deref(),
-            Some("a\"b'c;--")
-        );
+        assert!(err.contains(expected), "{backend:?} {args:?}: {err}");
+        assert!(stdout(&out).is_empty());
     }
-}
+    assert_eq!(
+        db.count(APP),
+        1,
+        "{backend:?}: only the metacharacter row exists"
+    );
+    assert_eq!(
+        text_col(
+            &db,
+            "name",
+            "x'; DROP TABLE oauth2_provider_application; --"
+        )
+        .as_deref(),
+        Some("a\"b'c;--")
+    );
+});
 
 #[test]
 fn usage_errors_exit_2() {
@@ -282,38 +270,35 @@ fn usage_errors_exit_2() {
     assert_eq!(db.count(APP), 0);
 }
 
-#[test]
-fn unknown_user_is_rejected_where_users_exist() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "user");
-        // A stand-in for Django's auth_user: only its id matters to the check.
-        db.execute("CREATE TABLE auth_user (id integer PRIMARY KEY)");
-        db.execute("INSERT INTO auth_user (id) VALUES (7)");
-        let out = db.run(&["createapplication", "public", "password", "--user", "999"]);
-        assert_eq!(code(&out), 2, "{backend:?}");
-        assert!(
-            stderr(&out).contains("- user: ['user instance with id 999 is not a valid choice.']"),
-            "{}",
-            stderr(&out)
-        );
-        let out = db.run(&[
-            "createapplication",
-            "public",
-            "password",
-            "--user",
-            "7",
-            "--client-id",
-            "u7",
-        ]);
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert_eq!(text_col(&db, "user_id", "u7").as_deref(), Some("7"));
-        assert_eq!(db.count(APP), 1);
-    }
-}
+backend_test!(unknown_user_is_rejected_where_users_exist, |backend| {
+    let db = TestDb::migrated(backend, "user");
+    // A stand-in for Django's auth_user: only its id matters to the check.
+    db.execute("CREATE TABLE auth_user (id integer PRIMARY KEY)");
+    db.execute("INSERT INTO auth_user (id) VALUES (7)");
+    let out = db.run(&["createapplication", "public", "password", "--user", "999"]);
+    assert_eq!(code(&out), 2, "{backend:?}");
+    assert!(
+        stderr(&out).contains("- user: ['user instance with id 999 is not a valid choice.']"),
+        "{}",
+        stderr(&out)
+    );
+    let out = db.run(&[
+        "createapplication",
+        "public",
+        "password",
+        "--user",
+        "7",
+        "--client-id",
+        "u7",
+    ]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(text_col(&db, "user_id", "u7").as_deref(), Some("7"));
+    assert_eq!(db.count(APP), 1);
+});
 
-#[test]
-fn duplicates_conflict_and_if_not_exists_is_idempotent() {
-    for backend in ALL {
+backend_test!(
+    duplicates_conflict_and_if_not_exists_is_idempotent,
+    |backend| {
         let db = TestDb::migrated(backend, "dup");
         let first = db.run(&[
             "createapplication",
@@ -345,11 +330,11 @@ fn duplicates_conflict_and_if_not_exists_is_idempotent() {
         assert!(!stdout(&idem).contains("client_secret"));
         assert_eq!(db.count(APP), 1);
     }
-}
+);
 
-#[test]
-fn concurrent_creates_of_one_client_id_make_one_row() {
-    for backend in ALL {
+backend_test!(
+    concurrent_creates_of_one_client_id_make_one_row,
+    |backend| {
         let db = TestDb::migrated(backend, "race");
         let children: Vec<_> = (0..10)
             .map(|_| {
@@ -384,125 +369,110 @@ fn concurrent_creates_of_one_client_id_make_one_row() {
         );
         assert_eq!(db.count(APP), 1);
     }
-}
+);
 
-#[test]
-fn secret_sources_keep_secrets_out_of_argv() {
+backend_test!(secret_sources_keep_secrets_out_of_argv, |backend| {
     use std::io::Write;
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "src");
-        // stdin
-        let mut child = db
-            .oauthctl(&[
-                "createapplication",
-                "confidential",
-                "password",
-                "--client-id",
-                "a",
-                "--client-secret-stdin",
-                "--hasher",
-                "pbkdf2_sha256",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"from-stdin\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(!stdout(&out).contains("from-stdin"));
-        assert!(oauthctl::application::hashing::check_password(
-            "from-stdin",
-            &text_col(&db, "client_secret", "a").unwrap()
-        )
-        .unwrap());
-        // file
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "from-file\r\n").unwrap();
-        let out = db.run(&[
+    let db = TestDb::migrated(backend, "src");
+    // stdin
+    let mut child = db
+        .oauthctl(&[
             "createapplication",
             "confidential",
             "password",
             "--client-id",
-            "b",
-            "--client-secret-file",
-            path.to_str().unwrap(),
+            "a",
+            "--client-secret-stdin",
             "--hasher",
             "pbkdf2_sha256",
-        ]);
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(oauthctl::application::hashing::check_password(
-            "from-file",
-            &text_col(&db, "client_secret", "b").unwrap()
-        )
-        .unwrap());
-        // empty file
-        std::fs::write(&path, "").unwrap();
-        let out = db.run(&[
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from-stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stdout(&out).contains("from-stdin"));
+    assert!(check_password("from-stdin", &text_col(&db, "client_secret", "a").unwrap()).unwrap());
+    // file
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret");
+    std::fs::write(&path, "from-file\r\n").unwrap();
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "password",
+        "--client-id",
+        "b",
+        "--client-secret-file",
+        path.to_str().unwrap(),
+        "--hasher",
+        "pbkdf2_sha256",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(check_password("from-file", &text_col(&db, "client_secret", "b").unwrap()).unwrap());
+    // empty file
+    std::fs::write(&path, "").unwrap();
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "password",
+        "--client-id",
+        "c",
+        "--client-secret-file",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("is empty"));
+    // env
+    let out = db
+        .oauthctl(&[
             "createapplication",
             "confidential",
             "password",
             "--client-id",
-            "c",
-            "--client-secret-file",
-            path.to_str().unwrap(),
-        ]);
-        assert_eq!(code(&out), 2);
-        assert!(stderr(&out).contains("is empty"));
-        // env
-        let out = db
-            .oauthctl(&[
-                "createapplication",
-                "confidential",
-                "password",
-                "--client-id",
-                "d",
-                "--client-secret-env",
-                "MY_SECRET",
-                "--hasher",
-                "pbkdf2_sha256",
-            ])
-            .env("MY_SECRET", "from-env")
-            .output()
-            .unwrap();
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(oauthctl::application::hashing::check_password(
-            "from-env",
-            &text_col(&db, "client_secret", "d").unwrap()
-        )
-        .unwrap());
-        // An already-hashed secret is stored as given, as DOT does.
-        let out = db.run(&[
-            "createapplication",
-            "confidential",
-            "password",
-            "--client-id",
-            "e",
-            "--client-secret",
-            "pbkdf2_sha256$notreally",
-        ]);
-        assert_eq!(code(&out), 0);
-        assert_eq!(
-            text_col(&db, "client_secret", "e").as_deref(),
-            Some("pbkdf2_sha256$notreally")
-        );
-        assert_eq!(db.count(APP), 4);
-    }
-}
+            "d",
+            "--client-secret-env",
+            "MY_SECRET",
+            "--hasher",
+            "pbkdf2_sha256",
+        ])
+        .env("MY_SECRET", "from-env")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(check_password("from-env", &text_col(&db, "client_secret", "d").unwrap()).unwrap());
+    // An already-hashed secret is stored as given, as DOT does.
+    let out = db.run(&[
+        "createapplication",
+        "confidential",
+        "password",
+        "--client-id",
+        "e",
+        "--client-secret",
+        "pbkdf2_sha256$notreally",
+    ]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        text_col(&db, "client_secret", "e").as_deref(),
+        Some("pbkdf2_sha256$notreally")
+    );
+    assert_eq!(db.count(APP), 4);
+});
 
 #[test]
 fn sqlite_default_file_is_created_and_migrated() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(common::bin())
+    // No DATABASE_URL (the scrub removes it): the default is ./db.sqlite3.
+    let out = oauthctl_command()
         .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
         .args([
             "createapplication",
             "confidential",
@@ -519,9 +489,10 @@ fn sqlite_default_file_is_created_and_migrated() {
     assert!(stdout(&out).starts_with("New application demo created successfully.\n"));
 }
 
-#[test]
-fn server_database_without_tables_names_migrate() {
-    for backend in [Backend::Postgres, Backend::MySql] {
+backend_test!(
+    server_database_without_tables_names_migrate,
+    [Postgres, MySql],
+    |backend| {
         let db = TestDb::empty(backend, "notables");
         let out = db.run(&["createapplication", "public", "password"]);
         assert_eq!(code(&out), 1, "{backend:?}");
@@ -529,35 +500,39 @@ fn server_database_without_tables_names_migrate() {
         assert!(err.contains("oauthctl migrate"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
-}
+);
 
-#[test]
-fn migrate_is_idempotent_and_leaves_django_databases_alone() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "mig");
-        let out = db.run(&["migrate"]);
-        assert_eq!(code(&out), 0);
-        assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
-    }
-    // A database whose DOT tables exist without oauthctl's ledger is Django's: untouched.
-    let db = TestDb::empty(Backend::Postgres, "django");
-    db.execute("CREATE TABLE oauth2_provider_application (id bigint PRIMARY KEY, client_id varchar(100) NOT NULL UNIQUE)");
+backend_test!(migrate_is_idempotent, |backend| {
+    let db = TestDb::migrated(backend, "mig");
     let out = db.run(&["migrate"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert!(stdout(&out).contains("managed by Django"));
-    assert_eq!(
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("up to date"), "{}", stdout(&out));
+});
+
+backend_test!(
+    migrate_leaves_django_databases_alone,
+    [Postgres],
+    |backend| {
+        // A database whose DOT tables exist without oauthctl's ledger is Django's: untouched.
+        let db = TestDb::empty(backend, "django");
+        db.execute("CREATE TABLE oauth2_provider_application (id bigint PRIMARY KEY, client_id varchar(100) NOT NULL UNIQUE)");
+        let out = db.run(&["migrate"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stdout(&out).contains("managed by Django"));
+        assert_eq!(
         db.scalar(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '_sqlx_migrations'"
         ),
         0
     );
-}
+    }
+);
 
-#[test]
-fn older_dot_schemas_get_only_the_columns_they_have() {
-    // DOT 2.0's application table (migrations 0001–0006): no post_logout_redirect_uris,
-    // hash_client_secret, allowed_origins, registration_source or cimd_expires_at; client_id 100.
-    for backend in ALL {
+backend_test!(
+    older_dot_schemas_get_only_the_columns_they_have,
+    |backend| {
+        // DOT 2.0's application table (migrations 0001–0006): no post_logout_redirect_uris,
+        // hash_client_secret, allowed_origins, registration_source or cimd_expires_at; client_id 100.
         let db = TestDb::empty(backend, "dot20");
         let (id, dt, boolean) = match backend {
             Backend::Sqlite => (
@@ -577,12 +552,12 @@ fn older_dot_schemas_get_only_the_columns_they_have() {
             ),
         };
         db.execute(&format!(
-            "CREATE TABLE {APP} (id {id}, client_id varchar(100) NOT NULL UNIQUE, redirect_uris text NOT NULL, \
-             client_type varchar(32) NOT NULL, authorization_grant_type varchar(32) NOT NULL, \
-             client_secret varchar(255) NOT NULL, name varchar(255) NOT NULL, user_id integer NULL, \
-             skip_authorization {boolean} NOT NULL, created {dt} NOT NULL, updated {dt} NOT NULL, \
-             algorithm varchar(5) NOT NULL)"
-        ));
+        "CREATE TABLE {APP} (id {id}, client_id varchar(100) NOT NULL UNIQUE, redirect_uris text NOT NULL, \
+         client_type varchar(32) NOT NULL, authorization_grant_type varchar(32) NOT NULL, \
+         client_secret varchar(255) NOT NULL, name varchar(255) NOT NULL, user_id integer NULL, \
+         skip_authorization {boolean} NOT NULL, created {dt} NOT NULL, updated {dt} NOT NULL, \
+         algorithm varchar(5) NOT NULL)"
+    ));
         let out = db.run(&[
             "createapplication",
             "public",
@@ -647,4 +622,4 @@ fn older_dot_schemas_get_only_the_columns_they_have() {
             assert_eq!(db.count(APP), 2);
         }
     }
-}
+);

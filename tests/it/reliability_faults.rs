@@ -3,32 +3,21 @@
 //! with a one-line message and nothing half-done, or (the lock) in a finished run.
 //!
 //! The wrong-password case runs on MariaDB (shared server) and on a private PostgreSQL server
-//! (tests/common/server.rs) whose pg_hba.conf asks for `scram-sha-256`: the shared PostgreSQL
-//! trusts 127.0.0.1, so it never checks a password. A server restart in the middle of a run is
-//! in tests/reliability_restart.rs.
-
-mod common;
-#[path = "common/load.rs"]
-mod load;
+//! (tests/it/support/server.rs) whose pg_hba.conf asks for `scram-sha-256`: the shared
+//! PostgreSQL trusts 127.0.0.1, so it never checks a password. A server restart in the middle of
+//! a run is in tests/it/reliability_restart.rs.
 
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use common::server::{pg_password_role, pg_url_as, PrivateServer};
-use common::{code, stderr, stdout, Backend, TestDb};
-use load::*;
-use sqlx::Connection;
-
-const NOW: &str = "2026-11-26T20:00:00.500000Z";
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW)
-        .unwrap()
-        .with_timezone(&Utc)
-}
+use crate::support::load::*;
+use crate::support::server::{pg_password_role, pg_url_as, PrivateServer};
+use crate::support::{
+    backend_test, code, now, oauthctl_command, require, runtime, stderr, stdout, Backend, Conn,
+    Need, TestDb, NOW,
+};
 
 fn cleartokens(url: &str, extra: &[&str]) -> std::process::Output {
-    let mut cmd = std::process::Command::new(common::bin());
+    let mut cmd = oauthctl_command();
     cmd.args([
         "cleartokens",
         "--refresh-token-expire-seconds",
@@ -36,9 +25,7 @@ fn cleartokens(url: &str, extra: &[&str]) -> std::process::Output {
     ])
     .args(extra)
     .env("DATABASE_URL", url)
-    .env("OAUTHCTL_NOW", NOW)
-    .env_remove("RUST_LOG")
-    .stdin(std::process::Stdio::null());
+    .env("OAUTHCTL_NOW", NOW);
     cmd.output().unwrap()
 }
 
@@ -56,12 +43,16 @@ fn one_line_error(out: &std::process::Output, what: &str) -> String {
     lines[0].to_string()
 }
 
-#[test]
-fn unreachable_host_exits_1_with_one_line() {
-    for url in [
-        "postgres://postgres:s3cretpw@127.0.0.1:1/db",
-        "mysql://root:s3cretpw@127.0.0.1:1/db",
-    ] {
+// Nothing listens on port 1: no server is needed.
+backend_test!(
+    unreachable_host_exits_1_with_one_line,
+    [Postgres, MySql],
+    no_server,
+    |backend| {
+        let url = match backend {
+            Backend::Postgres => "postgres://postgres:s3cretpw@127.0.0.1:1/db",
+            _ => "mysql://root:s3cretpw@127.0.0.1:1/db",
+        };
         let started = Instant::now();
         let out = cleartokens(url, &[]);
         let line = one_line_error(&out, url);
@@ -73,11 +64,12 @@ fn unreachable_host_exits_1_with_one_line() {
         assert!(started.elapsed() < Duration::from_secs(20));
         println!("RELIABILITY fault unreachable {url}: exit 1: {line}");
     }
-}
+);
 
-#[test]
-fn missing_database_exits_1_with_one_line() {
-    for backend in [Backend::Postgres, Backend::MySql] {
+backend_test!(
+    missing_database_exits_1_with_one_line,
+    [Postgres, MySql],
+    |backend| {
         let db = TestDb::empty(backend, "missing");
         let url = db.url.replace(db.name(), "oauthctl_no_such_database");
         let out = cleartokens(&url, &[]);
@@ -85,11 +77,12 @@ fn missing_database_exits_1_with_one_line() {
         assert!(line.contains("oauthctl_no_such_database"), "{line}");
         println!("RELIABILITY fault missing database {backend:?}: exit 1: {line}");
     }
-}
+);
 
 /// A MariaDB user with a password; on PostgreSQL the shared server trusts 127.0.0.1.
 #[test]
 fn wrong_password_exits_1_and_never_shows_it_mariadb() {
+    require!(Need::SharedServer(Backend::MySql));
     let db = TestDb::migrated(Backend::MySql, "wrongpw");
     let user = format!("u{}", &db.name()[db.name().len() - 12..]);
     db.execute(&format!(
@@ -106,8 +99,7 @@ fn wrong_password_exits_1_and_never_shows_it_mariadb() {
         assert!(!all.contains("WrongPw-456"), "{all}");
         println!("RELIABILITY fault wrong password MySql {extra:?}: exit 1: {line}");
     }
-    let mut cmd = std::process::Command::new(common::bin());
-    let out = cmd
+    let out = oauthctl_command()
         .args(["cleartokens", "-vvv"])
         .env("DATABASE_URL", &wrong)
         .env("RUST_LOG", "trace")
@@ -117,7 +109,7 @@ fn wrong_password_exits_1_and_never_shows_it_mariadb() {
     assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains("WrongPw-456"));
     // The right password works and is never shown either, at trace level.
     let right = format!("mysql://{user}:RightPw-123@{base}");
-    let out = std::process::Command::new(common::bin())
+    let out = oauthctl_command()
         .args(["cleartokens", "-vvv", "--format", "json"])
         .env("DATABASE_URL", &right)
         .env("RUST_LOG", "trace")
@@ -132,6 +124,7 @@ fn wrong_password_exits_1_and_never_shows_it_mariadb() {
 /// `scram-sha-256`); the shared one trusts 127.0.0.1.
 #[test]
 fn wrong_password_exits_1_and_never_shows_it_postgres() {
+    require!(Need::ServerBinaries(Backend::Postgres));
     let server = PrivateServer::postgres();
     let db = TestDb::migrated_on(&server, "wrongpw");
     seed(&db, 300, now());
@@ -146,7 +139,7 @@ fn wrong_password_exits_1_and_never_shows_it_postgres() {
         assert!(!all.contains("WrongPw-456"), "{all}");
         println!("RELIABILITY fault wrong password Postgres {extra:?}: exit 1: {line}");
     }
-    let out = std::process::Command::new(common::bin())
+    let out = oauthctl_command()
         .args(["cleartokens", "-vvv"])
         .env("DATABASE_URL", &wrong)
         .env("RUST_LOG", "trace")
@@ -157,7 +150,7 @@ fn wrong_password_exits_1_and_never_shows_it_postgres() {
     // The right password works (300 units of backlog deleted) and is never shown either, at
     // trace level.
     let right = pg_url_as(&db, "cleaner", "RightPw-123");
-    let out = std::process::Command::new(common::bin())
+    let out = oauthctl_command()
         .args([
             "cleartokens",
             "-vvv",
@@ -179,10 +172,11 @@ fn wrong_password_exits_1_and_never_shows_it_postgres() {
     assert_eq!(dangling(&db), vec![]);
 }
 
-/// A user that may read but not delete: exit 1, clear message, nothing deleted or nulled.
-#[test]
-fn user_without_delete_privilege_changes_nothing() {
-    for backend in [Backend::Postgres, Backend::MySql] {
+// A user that may read but not delete: exit 1, clear message, nothing deleted or nulled.
+backend_test!(
+    user_without_delete_privilege_changes_nothing,
+    [Postgres, MySql],
+    |backend| {
         let db = TestDb::migrated(backend, "nodelete");
         seed(&db, 500, now());
         let before = snapshot(&db);
@@ -232,13 +226,14 @@ fn user_without_delete_privilege_changes_nothing() {
             _ => db.execute(&format!("DROP USER '{user}'@'%'")),
         }
     }
-}
+);
 
-/// Another transaction holds a lock on a row of the batch for a while, then commits. The run
-/// waits a bounded time, retries, and finishes; the lock holder is never made to fail.
-#[test]
-fn row_locked_by_another_transaction_then_committed() {
-    for backend in [Backend::Postgres, Backend::MySql] {
+// Another transaction holds a lock on a row of the batch for a while, then commits. The run
+// waits a bounded time, retries, and finishes; the lock holder is never made to fail.
+backend_test!(
+    row_locked_by_another_transaction_then_committed,
+    [Postgres, MySql],
+    |backend| {
         let db = TestDb::migrated(backend, "rowlock");
         let seeded = seed(&db, 300, now());
         let victim = *seeded.delete_grant.iter().next().unwrap();
@@ -248,24 +243,12 @@ fn row_locked_by_another_transaction_then_committed() {
             runtime().block_on(async move {
                 let hold = Duration::from_millis(2500);
                 let sql = format!("UPDATE {GRANT} SET scope = 'held' WHERE id = {victim}");
-                match backend {
-                    Backend::Postgres => {
-                        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
-                        let mut tx = c.begin().await.unwrap();
-                        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
-                        ready_tx.send(()).unwrap();
-                        tokio::time::sleep(hold).await;
-                        tx.commit().await.map_err(|e| e.to_string())
-                    }
-                    _ => {
-                        let mut c = sqlx::MySqlConnection::connect(&url).await.unwrap();
-                        let mut tx = c.begin().await.unwrap();
-                        sqlx::query(&sql).execute(&mut *tx).await.unwrap();
-                        ready_tx.send(()).unwrap();
-                        tokio::time::sleep(hold).await;
-                        tx.commit().await.map_err(|e| e.to_string())
-                    }
-                }
+                let mut c = Conn::open(backend, &url).await;
+                c.execute("BEGIN").await;
+                c.execute(&sql).await;
+                ready_tx.send(()).unwrap();
+                tokio::time::sleep(hold).await;
+                c.try_execute("COMMIT").await
             })
         });
         ready_rx.recv().unwrap();
@@ -286,8 +269,8 @@ fn row_locked_by_another_transaction_then_committed() {
         assert_eq!(dangling(&db), vec![]);
         let retries = stderr(&out).matches("retrying").count();
         println!(
-            "RELIABILITY fault row lock {backend:?}: held 2.5 s; cleanup retried {retries}x and finished in {} ms (exit 0); holder committed fine",
-            took.as_millis()
-        );
+        "RELIABILITY fault row lock {backend:?}: held 2.5 s; cleanup retried {retries}x and finished in {} ms (exit 0); holder committed fine",
+        took.as_millis()
+    );
     }
-}
+);

@@ -4,8 +4,9 @@
 //! to run it); every case must agree on the outcome and on the exact message. To check a bigger
 //! file written by `generate.py --scale N --out PATH`, set `OAUTHCTL_URI_GOLDEN=PATH`.
 
-use oauthctl::uri_validator::UriValidator;
 use serde::Deserialize;
+
+use crate::support::UriValidator;
 
 #[derive(Deserialize)]
 struct Config {

@@ -2,26 +2,14 @@
 //! works (exit 0); the others exit 3 promptly with a message naming the lock; the final rows
 //! equal those of a single run on an identical copy.
 
-mod common;
-#[path = "common/load.rs"]
-mod load;
-
 use std::process::Stdio;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use common::{code, stderr, Backend, TestDb, ALL};
-use load::*;
+use crate::support::load::*;
+use crate::support::{backend_test, code, now, stderr, Backend, TestDb, NOW};
 
-const NOW: &str = "2026-11-26T20:00:00.500000Z";
 const UNITS: i64 = 4_000;
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn args() -> Vec<&'static str> {
     vec![
@@ -100,16 +88,10 @@ fn overlap(backend: Backend, runs: usize) {
     );
 }
 
-#[test]
-fn two_runs_at_once() {
-    for backend in ALL {
-        overlap(backend, 2);
-    }
-}
+backend_test!(two_runs_at_once, |backend| {
+    overlap(backend, 2);
+});
 
-#[test]
-fn ten_runs_at_once() {
-    for backend in ALL {
-        overlap(backend, 10);
-    }
-}
+backend_test!(ten_runs_at_once, |backend| {
+    overlap(backend, 10);
+});

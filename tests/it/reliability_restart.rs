@@ -1,5 +1,5 @@
 //! Server restart in the middle of a cleanup, on a private PostgreSQL cluster and a private
-//! `mariadbd` that each test starts itself (tests/common/server.rs; the shared servers are never
+//! `mariadbd` that each test starts itself (tests/it/support/server.rs; the shared servers are never
 //! restarted).
 //!
 //! - **Restarts within the retry budget**: `cleartokens` runs over a seeded backlog in small,
@@ -14,29 +14,19 @@
 //!   lost and finished batches are committed, no panic. With the server back, no dangling
 //!   reference, and a re-run reaches exactly the uninterrupted run's rows.
 
-mod common;
-#[path = "common/load.rs"]
-mod load;
-
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use common::server::PrivateServer;
-use common::{code, stderr, stdout, Backend, TestDb};
-use load::*;
+use crate::support::load::*;
+use crate::support::server::PrivateServer;
+use crate::support::{
+    backend_test, code, now, runtime, stderr, stdout, Backend, Conn, TestDb, NOW,
+};
 
-const NOW: &str = "2026-11-26T20:00:00.500000Z";
 /// 3,000 units: 11,800 rows, about 6,600 to delete.
 const UNITS: i64 = 3_000;
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 /// Small paced batches, so that the run lasts several seconds.
 fn args(verbose: bool) -> Vec<&'static str> {
@@ -205,22 +195,13 @@ impl LockHolder {
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
             runtime().block_on(async move {
-                use sqlx::{Connection, Executor};
-                macro_rules! hold {
-                    ($conn:ty) => {{
-                        let mut c = <$conn>::connect(&url).await.unwrap();
-                        for statement in &statements {
-                            c.execute(statement.as_str()).await.unwrap();
-                        }
-                        ready_tx.send(()).unwrap();
-                        let _ = release_rx.recv();
-                        // The restart ended this session; the connection is just dropped.
-                    }};
+                let mut c = Conn::open(backend, &url).await;
+                for statement in &statements {
+                    c.execute(statement).await;
                 }
-                match backend {
-                    Backend::Postgres => hold!(sqlx::PgConnection),
-                    _ => hold!(sqlx::MySqlConnection),
-                }
+                ready_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+                // The restart ended this session; the connection is just dropped.
             })
         });
         ready_rx.recv().expect("lock holder failed");
@@ -522,32 +503,29 @@ fn dry_run_survives_a_restart(backend: Backend) {
     );
 }
 
-#[test]
-fn restarts_mid_run_postgres() {
-    restarts_mid_run(Backend::Postgres);
-}
+backend_test!(
+    restarts_mid_run,
+    [Postgres, MySql],
+    private_server,
+    |backend| {
+        restarts_mid_run(backend);
+    }
+);
 
-#[test]
-fn restarts_mid_run_mariadb() {
-    restarts_mid_run(Backend::MySql);
-}
+backend_test!(
+    down_past_the_retry_budget,
+    [Postgres, MySql],
+    private_server,
+    |backend| {
+        down_past_the_budget(backend);
+    }
+);
 
-#[test]
-fn down_past_the_retry_budget_postgres() {
-    down_past_the_budget(Backend::Postgres);
-}
-
-#[test]
-fn down_past_the_retry_budget_mariadb() {
-    down_past_the_budget(Backend::MySql);
-}
-
-#[test]
-fn dry_run_survives_a_restart_postgres() {
-    dry_run_survives_a_restart(Backend::Postgres);
-}
-
-#[test]
-fn dry_run_survives_a_restart_mariadb() {
-    dry_run_survives_a_restart(Backend::MySql);
-}
+backend_test!(
+    dry_run_survives_a_restart,
+    [Postgres, MySql],
+    private_server,
+    |backend| {
+        dry_run_survives_a_restart(backend);
+    }
+);

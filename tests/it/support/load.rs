@@ -1,8 +1,6 @@
 //! Load, crash and fault helpers for the reliability tests: fast server-side bulk seeding in
 //! DOT's schema, an oracle for what DOT's rules delete, FK consistency checks, full-state
 //! snapshots, and a DOT-like token-endpoint writer that talks to the database with sqlx directly.
-#![allow(dead_code)]
-
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::common::{Backend, TestDb};
+use super::{django_text, runtime, Backend, TestDb};
 
 pub const AT: &str = "oauth2_provider_accesstoken";
 pub const RT: &str = "oauth2_provider_refreshtoken";
@@ -20,7 +18,7 @@ pub const GRANT: &str = "oauth2_provider_grant";
 /// A datetime literal in the backend's native form (Django's text form on SQLite).
 pub fn lit(backend: Backend, t: DateTime<Utc>) -> String {
     match backend {
-        Backend::Sqlite => format!("'{}'", oauthctl::django::datetime::django_text(t)),
+        Backend::Sqlite => format!("'{}'", django_text(t)),
         Backend::Postgres => format!(
             "'{}'::timestamptz",
             t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -62,10 +60,7 @@ pub fn seed(db: &TestDb, n: i64, now: DateTime<Utc>) -> Seeded {
     let past = lit(b, now - TimeDelta::days(2));
     let future = lit(b, now + TimeDelta::days(2));
     let created = lit(b, now - TimeDelta::days(3));
-    let (f, t) = match b {
-        Backend::Postgres => ("false", "true"),
-        _ => ("0", "1"),
-    };
+    let (f, t) = b.bools();
     let seq = |body: &str| -> String {
         let (select, filter) = match body.split_once(" WHERE ") {
             Some((select, filter)) => (select, format!(" WHERE {filter}")),
@@ -252,11 +247,7 @@ pub fn dangling(db: &TestDb) -> Vec<(String, i64)> {
 /// Every remaining row of the four token tables, with the columns cleanup reads or writes, as
 /// text: two databases with equal snapshots hold the same tokens.
 pub fn snapshot(db: &TestDb) -> Vec<String> {
-    let cast = |c: &str| match db.backend {
-        Backend::Postgres => format!("{c}::text"),
-        Backend::MySql => format!("CAST({c} AS CHAR)"),
-        Backend::Sqlite => format!("CAST({c} AS TEXT)"),
-    };
+    let cast = |c: &str| db.backend.text(c);
     let mut out = Vec::new();
     for (table, cols) in [
         (
@@ -285,12 +276,7 @@ pub fn snapshot(db: &TestDb) -> Vec<String> {
 
 /// The ids of a table.
 pub fn ids(db: &TestDb, table: &str) -> BTreeSet<i64> {
-    let cast = match db.backend {
-        Backend::Postgres => "id::text",
-        Backend::MySql => "CAST(id AS CHAR)",
-        Backend::Sqlite => "CAST(id AS TEXT)",
-    };
-    db.rows(&format!("SELECT {cast} FROM {table}"))
+    db.rows(&format!("SELECT {} FROM {table}", db.backend.text("id")))
         .into_iter()
         .map(|r| r[0].as_ref().unwrap().parse().unwrap())
         .collect()
@@ -558,11 +544,4 @@ pub fn spawn_writer(
     std::thread::spawn(move || {
         runtime().block_on(run_writer(backend, url, tasks, first_id, refreshable, stop))
     })
-}
-
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }

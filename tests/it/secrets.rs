@@ -3,16 +3,14 @@
 //! exactly once; what is stored is a hash that verifies, not the plaintext.
 //!
 //! Database passwords are checked on MariaDB (the shared server, an account with a password) and
-//! on PostgreSQL (a private server from tests/common/server.rs whose pg_hba.conf asks for
+//! on PostgreSQL (a private server from tests/it/support/server.rs whose pg_hba.conf asks for
 //! `scram-sha-256`; the shared one trusts 127.0.0.1), for `migrate`, `createapplication` and
 //! `cleartokens`, with the wrong and the right password.
 
-mod common;
-#[path = "common/load.rs"]
-mod load;
-
-use common::server::{pg_password_role, pg_url_as, PrivateServer};
-use common::{code, stderr, stdout, Backend, TestDb, ALL};
+use crate::support::server::{pg_password_role, pg_url_as, PrivateServer};
+use crate::support::{
+    backend_test, check_password, code, load, require, stderr, stdout, Backend, Need, TestDb,
+};
 
 const GIVEN_SECRET: &str = "Given-Secret-5b1f0e";
 const DB_PASSWORD: &str = "Db-Pa55word-9c2d";
@@ -21,86 +19,83 @@ fn all_output(out: &std::process::Output) -> String {
     format!("{}{}", stdout(out), stderr(out))
 }
 
-#[test]
-fn given_secret_never_printed_even_at_trace_level() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "sec");
-        let out = db
-            .oauthctl(&[
-                "-vvv",
-                "createapplication",
-                "confidential",
-                "client-credentials",
-                "--client-id",
-                "s1",
-                "--client-secret",
-                GIVEN_SECRET,
-                "--format",
-                "json",
-                "--hasher",
-                "pbkdf2_sha256",
-            ])
-            .env("RUST_LOG", "trace")
-            .output()
-            .unwrap();
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert!(
-            !all_output(&out).contains(GIVEN_SECRET),
-            "{backend:?} leaked the secret"
-        );
-        let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
-        assert!(
-            json.get("client_secret").is_none(),
-            "a given secret is not echoed: {json}"
-        );
-        assert!(
-            !stderr(&out).is_empty(),
-            "trace logging produced nothing, so this test proves nothing"
-        );
+backend_test!(given_secret_never_printed_even_at_trace_level, |backend| {
+    let db = TestDb::migrated(backend, "sec");
+    let out = db
+        .oauthctl(&[
+            "-vvv",
+            "createapplication",
+            "confidential",
+            "client-credentials",
+            "--client-id",
+            "s1",
+            "--client-secret",
+            GIVEN_SECRET,
+            "--format",
+            "json",
+            "--hasher",
+            "pbkdf2_sha256",
+        ])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert!(
+        !all_output(&out).contains(GIVEN_SECRET),
+        "{backend:?} leaked the secret"
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(
+        json.get("client_secret").is_none(),
+        "a given secret is not echoed: {json}"
+    );
+    assert!(
+        !stderr(&out).is_empty(),
+        "trace logging produced nothing, so this test proves nothing"
+    );
 
-        // Stored unhashed on purpose: still never in a log line.
-        let out = db
-            .oauthctl(&[
-                "-vvv",
-                "createapplication",
-                "confidential",
-                "password",
-                "--client-id",
-                "s2",
-                "--client-secret",
-                GIVEN_SECRET,
-                "--no-hash-client-secret",
-            ])
-            .env("RUST_LOG", "trace")
-            .output()
-            .unwrap();
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert!(
-            !all_output(&out).contains(GIVEN_SECRET),
-            "{backend:?} leaked the unhashed secret"
-        );
+    // Stored unhashed on purpose: still never in a log line.
+    let out = db
+        .oauthctl(&[
+            "-vvv",
+            "createapplication",
+            "confidential",
+            "password",
+            "--client-id",
+            "s2",
+            "--client-secret",
+            GIVEN_SECRET,
+            "--no-hash-client-secret",
+        ])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert!(
+        !all_output(&out).contains(GIVEN_SECRET),
+        "{backend:?} leaked the unhashed secret"
+    );
 
-        // Same for a validation failure: the error names the field, never the secret.
-        let out = db
-            .oauthctl(&[
-                "-vvv",
-                "createapplication",
-                "public",
-                "bogus",
-                "--client-secret",
-                GIVEN_SECRET,
-            ])
-            .env("RUST_LOG", "trace")
-            .output()
-            .unwrap();
-        assert_eq!(code(&out), 2);
-        assert!(!all_output(&out).contains(GIVEN_SECRET));
-    }
-}
+    // Same for a validation failure: the error names the field, never the secret.
+    let out = db
+        .oauthctl(&[
+            "-vvv",
+            "createapplication",
+            "public",
+            "bogus",
+            "--client-secret",
+            GIVEN_SECRET,
+        ])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(!all_output(&out).contains(GIVEN_SECRET));
+});
 
-#[test]
-fn generated_secret_is_shown_once_and_stored_hashed() {
-    for backend in ALL {
+backend_test!(
+    generated_secret_is_shown_once_and_stored_hashed,
+    |backend| {
         let db = TestDb::migrated(backend, "gen1");
         let out = db
             .oauthctl(&[
@@ -126,19 +121,15 @@ fn generated_secret_is_shown_once_and_stored_hashed() {
             1,
             "shown exactly once"
         );
-        let cast = if backend == Backend::MySql {
-            "CAST(client_secret AS CHAR)"
-        } else {
-            "client_secret"
-        };
+        let cast = backend.text("client_secret");
         let stored = db.rows(&format!("SELECT {cast} FROM oauth2_provider_application"))[0][0]
             .clone()
             .unwrap();
         assert_ne!(stored, secret);
         assert!(!stored.contains(&secret));
-        assert!(oauthctl::application::hashing::check_password(&secret, &stored).unwrap());
+        assert!(check_password(&secret, &stored).unwrap());
     }
-}
+);
 
 /// A MariaDB account with a password, so that a real password is in the URL.
 struct PasswordUser {
@@ -174,7 +165,8 @@ impl Drop for PasswordUser {
 }
 
 #[test]
-fn database_password_never_printed() {
+fn database_password_never_printed_mariadb() {
+    require!(Need::SharedServer(Backend::MySql));
     let db = TestDb::migrated(Backend::MySql, "pw");
     let account = PasswordUser::new(db, "pw");
 
@@ -266,6 +258,7 @@ fn seed_backlog(db: &TestDb) {
 
 #[test]
 fn database_password_never_printed_by_cleartokens_mariadb() {
+    require!(Need::SharedServer(Backend::MySql));
     let db = TestDb::migrated(Backend::MySql, "pwct");
     seed_backlog(&db);
     let account = PasswordUser::new(db, "pwct");
@@ -292,6 +285,7 @@ fn database_password_never_printed_by_cleartokens_mariadb() {
 /// PostgreSQL with a password that is checked: a private server (scram-sha-256).
 #[test]
 fn database_password_never_printed_postgres() {
+    require!(Need::ServerBinaries(Backend::Postgres));
     let server = PrivateServer::postgres();
     let db = TestDb::empty_on(&server, "pgpw");
     pg_password_role(&db, "oauth_app", DB_PASSWORD);

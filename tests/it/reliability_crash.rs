@@ -2,28 +2,16 @@
 //! backend). After each kill no row references a deleted row and the run lock is free (the next
 //! run is not refused); a final uninterrupted run then leaves exactly the rows a never-interrupted
 //! run leaves on an identical copy. (SIGTERM/SIGINT — exit 4 after the current batch, summary
-//! printed — is covered by tests/cleartokens.rs `sigterm_finishes_the_batch_…`.)
-
-mod common;
-#[path = "common/load.rs"]
-mod load;
+//! printed — is covered by tests/it/cleartokens.rs `sigterm_finishes_the_batch_…`.)
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use common::{code, stderr, Backend, TestDb};
-use load::*;
+use crate::support::load::*;
+use crate::support::{backend_test, code, now, stderr, Backend, TestDb, NOW};
 
-const NOW: &str = "2026-11-26T20:00:00.500000Z";
 const UNITS: i64 = 3_000;
 const KILLS: usize = 20;
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW)
-        .unwrap()
-        .with_timezone(&Utc)
-}
 
 fn args() -> Vec<&'static str> {
     vec![
@@ -149,17 +137,6 @@ fn crash(backend: Backend) {
     );
 }
 
-#[test]
-fn sigkill_at_random_moments_postgres() {
-    crash(Backend::Postgres);
-}
-
-#[test]
-fn sigkill_at_random_moments_mariadb() {
-    crash(Backend::MySql);
-}
-
-#[test]
-fn sigkill_at_random_moments_sqlite() {
-    crash(Backend::Sqlite);
-}
+backend_test!(sigkill_at_random_moments, |backend| {
+    crash(backend);
+});

@@ -1,15 +1,16 @@
 //! Hostile input: arbitrary arguments never panic, and bad bytes, huge values and SQL
 //! metacharacters get a clear error (or are stored verbatim as data), never a crash or a stray row.
 
-mod common;
-
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 use clap::Parser;
-use common::{code, stderr, Backend, TestDb, ALL};
-use oauthctl::application::{validate, Candidate, Lookups, Policy};
 use proptest::prelude::*;
+
+use crate::support::{
+    backend_test, code, oauthctl_command, stderr, validate, Backend, Candidate, Cli, Lookups,
+    Policy, TestDb,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
@@ -18,7 +19,7 @@ proptest! {
     fn argument_parsing_never_panics(args in proptest::collection::vec(".{0,40}", 0..8)) {
         let mut argv = vec!["oauthctl".to_string(), "createapplication".to_string()];
         argv.extend(args);
-        let _ = oauthctl::Cli::try_parse_from(argv);
+        let _ = Cli::try_parse_from(argv);
     }
 
     #[test]
@@ -63,35 +64,32 @@ fn non_utf8_arguments_are_usage_errors() {
     assert_eq!(db.count("oauth2_provider_application"), 0);
 }
 
-#[test]
-fn huge_values_are_rejected_cleanly() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "huge");
-        let huge = "x".repeat(100_000);
-        for flag in ["--name", "--client-id", "--client-secret"] {
-            let out = db.run(&["createapplication", "public", "password", flag, &huge]);
-            assert_eq!(code(&out), 2, "{backend:?} {flag}");
-            assert!(
-                stderr(&out).contains("at most 255 characters (it has 100000)"),
-                "{}",
-                stderr(&out)
-            );
-            assert!(
-                stderr(&out).len() < 2_000,
-                "the error does not echo the value"
-            );
-        }
-        let out = db.run(&[
-            "createapplication",
-            "public",
-            "authorization-code",
-            "--redirect-uris",
-            &huge,
-        ]);
-        assert_eq!(code(&out), 2);
-        assert_eq!(db.count("oauth2_provider_application"), 0, "{backend:?}");
+backend_test!(huge_values_are_rejected_cleanly, |backend| {
+    let db = TestDb::migrated(backend, "huge");
+    let huge = "x".repeat(100_000);
+    for flag in ["--name", "--client-id", "--client-secret"] {
+        let out = db.run(&["createapplication", "public", "password", flag, &huge]);
+        assert_eq!(code(&out), 2, "{backend:?} {flag}");
+        assert!(
+            stderr(&out).contains("at most 255 characters (it has 100000)"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).len() < 2_000,
+            "the error does not echo the value"
+        );
     }
-}
+    let out = db.run(&[
+        "createapplication",
+        "public",
+        "authorization-code",
+        "--redirect-uris",
+        &huge,
+    ]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(db.count("oauth2_provider_application"), 0, "{backend:?}");
+});
 
 #[test]
 fn table_overrides_must_be_plain_identifiers() {
@@ -175,7 +173,7 @@ fn a_file_that_is_not_a_database_is_a_clear_error() {
         b"this is not sqlite, just text long enough to look like a header.....",
     )
     .unwrap();
-    let out = std::process::Command::new(common::bin())
+    let out = oauthctl_command()
         .args([
             "--database-url",
             &format!("sqlite://{}", path.display()),

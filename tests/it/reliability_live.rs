@@ -3,16 +3,12 @@
 //! through a 200,000-row backlog. The writer must see no error, no token that was live is
 //! deleted, every row the oracle says goes is gone, and no row references a deleted row.
 
-mod common;
-#[path = "common/load.rs"]
-mod load;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{code, stderr, stdout, Backend, TestDb};
-use load::*;
+use crate::support::load::*;
+use crate::support::{backend_test, code, stderr, stdout, Backend, TestDb};
 
 /// Units of `load::seed`: about 3.9 rows each, so ≥ 200,000 rows.
 const UNITS: i64 = 51_500;
@@ -147,17 +143,6 @@ fn live_traffic(backend: Backend) {
     );
 }
 
-#[test]
-fn live_traffic_postgres() {
-    live_traffic(Backend::Postgres);
-}
-
-#[test]
-fn live_traffic_mariadb() {
-    live_traffic(Backend::MySql);
-}
-
-#[test]
-fn live_traffic_sqlite() {
-    live_traffic(Backend::Sqlite);
-}
+backend_test!(live_traffic, |backend| {
+    live_traffic(backend);
+});

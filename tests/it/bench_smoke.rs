@@ -2,10 +2,16 @@
 //! mixes, DOT's `cleartokens`, oauthctl and the single-statement floor on identical copies. It
 //! fails unless all three leave the same rows, so the benchmark itself cannot rot unnoticed.
 //! The real figures (N = 1,000,000) are in BENCHMARKS.md; they are never asserted here.
+//!
+//! Needs the interop venv and the backend's server: without them it is not run, unless
+//! OAUTHCTL_TEST_REQUIRE_ALL=1 (see `support/availability.rs`).
 
 use std::process::Command;
 
+use crate::support::{backend_test, bin, require, scrub_env, Need};
+
 fn smoke(backend: &str) {
+    require!(Need::InteropVenv);
     let setup = Command::new("bash")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -17,12 +23,13 @@ fn smoke(backend: &str) {
         setup.success(),
         "the interop virtualenv could not be set up"
     );
-    let out = Command::new("bash")
+    let mut bench = Command::new("bash");
+    // The script runs oauthctl as well: the developer's oauthctl settings stay out of it too.
+    scrub_env(&mut bench);
+    let out = bench
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/cleartokens.sh"))
         .args(["--smoke", backend])
-        .env("OAUTHCTL_BIN", env!("CARGO_BIN_EXE_oauthctl"))
-        .env_remove("DATABASE_URL")
-        .env_remove("OAUTHCTL_NOW")
+        .env("OAUTHCTL_BIN", bin())
         .output()
         .expect("running bench/cleartokens.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -34,17 +41,6 @@ fn smoke(backend: &str) {
     );
 }
 
-#[test]
-fn bench_smoke_sqlite() {
-    smoke("sqlite");
-}
-
-#[test]
-fn bench_smoke_postgres() {
-    smoke("postgres");
-}
-
-#[test]
-fn bench_smoke_mysql() {
-    smoke("mysql");
-}
+backend_test!(benchmark_smoke_run, |backend| {
+    smoke(backend.script_name());
+});

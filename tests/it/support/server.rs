@@ -11,7 +11,9 @@
 //! Binaries: PostgreSQL from `OAUTHCTL_TEST_PG_BIN` (default: the newest
 //! `/usr/lib/postgresql/*/bin`), MariaDB's `mariadbd` and `mariadb-install-db` from
 //! `OAUTHCTL_TEST_MARIADBD` / `OAUTHCTL_TEST_MARIADB_INSTALL_DB` (default `/usr/sbin/mariadbd`,
-//! `mariadb-install-db` on the PATH). Anything missing panics: the tests fail, never skip.
+//! `mariadb-install-db` on the PATH). Whether they are there is probed once
+//! ([`super::availability`]): a test that needs missing ones is not run, or fails under
+//! OAUTHCTL_TEST_REQUIRE_ALL=1.
 //!
 //! PostgreSQL's `pg_hba.conf` trusts the `postgres` superuser over TCP (the admin URL the harness
 //! uses) and asks every other role for a `scram-sha-256` password.
@@ -20,9 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
-
-use super::Backend;
+use super::{runtime, Backend, Conn};
 
 /// A database server of its own, in a temporary directory; stopped and deleted on drop.
 pub struct PrivateServer {
@@ -88,9 +88,10 @@ fn run_checked(cmd: &mut Command, what: &str) {
     );
 }
 
-fn pg_bin() -> PathBuf {
+/// The directory of PostgreSQL's server binaries (initdb, pg_ctl).
+pub fn pg_bin() -> Result<PathBuf, String> {
     if let Ok(dir) = std::env::var("OAUTHCTL_TEST_PG_BIN") {
-        return PathBuf::from(dir);
+        return Ok(PathBuf::from(dir));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -103,35 +104,34 @@ fn pg_bin() -> PathBuf {
         })
         .collect();
     versions.sort();
-    versions.pop().map(|(_, bin)| bin).expect(
+    versions.pop().map(|(_, bin)| bin).ok_or_else(|| {
         "PostgreSQL server binaries (initdb, pg_ctl) are required for the private-server tests: \
-         none in /usr/lib/postgresql/*/bin (set OAUTHCTL_TEST_PG_BIN)",
+         none in /usr/lib/postgresql/*/bin (set OAUTHCTL_TEST_PG_BIN)"
+            .to_string()
+    })
+}
+
+/// [`pg_bin`] for a test that is already running (the availability probe found it).
+fn pg_tool(tool: &str) -> PathBuf {
+    pg_bin().unwrap_or_else(|e| panic!("{e}")).join(tool)
+}
+
+/// The `mariadbd` to start (it may not exist: see [`super::availability`]).
+pub fn mariadbd() -> PathBuf {
+    PathBuf::from(
+        std::env::var("OAUTHCTL_TEST_MARIADBD").unwrap_or_else(|_| "/usr/sbin/mariadbd".into()),
     )
 }
 
-fn mariadbd() -> PathBuf {
-    let path = PathBuf::from(
-        std::env::var("OAUTHCTL_TEST_MARIADBD").unwrap_or_else(|_| "/usr/sbin/mariadbd".into()),
-    );
-    assert!(
-        path.exists(),
-        "mariadbd is required for the private-server tests: {} not found (set OAUTHCTL_TEST_MARIADBD)",
-        path.display()
-    );
-    path
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+/// The `mariadb-install-db` to run: a path, or a name looked up on the PATH.
+pub fn mariadb_install_db() -> String {
+    std::env::var("OAUTHCTL_TEST_MARIADB_INSTALL_DB")
+        .unwrap_or_else(|_| "mariadb-install-db".into())
 }
 
 impl PrivateServer {
     /// A fresh PostgreSQL cluster, started.
     pub fn postgres() -> Self {
-        let bin = pg_bin();
         let dir = tempfile::Builder::new()
             .prefix("oauthctl-pg-")
             .tempdir()
@@ -139,7 +139,7 @@ impl PrivateServer {
         chown("postgres", dir.path());
         let data = dir.path().join("data");
         run_checked(
-            command_as("postgres", &bin.join("initdb"))
+            command_as("postgres", &pg_tool("initdb"))
                 .arg("-D")
                 .arg(&data)
                 .args(["-U", "postgres", "-E", "UTF8", "--no-sync", "--auth=trust"]),
@@ -173,8 +173,7 @@ impl PrivateServer {
             .tempdir()
             .unwrap();
         chown("mysql", dir.path());
-        let install = std::env::var("OAUTHCTL_TEST_MARIADB_INSTALL_DB")
-            .unwrap_or_else(|_| "mariadb-install-db".into());
+        let install = mariadb_install_db();
         let mut cmd = Command::new(&install);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", dir.path().join("data").display()))
@@ -211,10 +210,6 @@ impl PrivateServer {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    pub fn is_running(&self) -> bool {
-        self.running
-    }
-
     /// Starts the server on its port and waits until it accepts queries.
     pub fn start(&mut self) {
         assert!(!self.running, "already running");
@@ -228,7 +223,7 @@ impl PrivateServer {
                     dir.display()
                 );
                 run_checked(
-                    command_as("postgres", &pg_bin().join("pg_ctl"))
+                    command_as("postgres", &pg_tool("pg_ctl"))
                         .arg("-D")
                         .arg(dir.join("data"))
                         .arg("-l")
@@ -274,7 +269,7 @@ impl PrivateServer {
         assert!(self.running, "not running");
         match self.backend {
             Backend::Postgres => run_checked(
-                command_as("postgres", &pg_bin().join("pg_ctl"))
+                command_as("postgres", &pg_tool("pg_ctl"))
                     .arg("-D")
                     .arg(self.dir.path().join("data"))
                     .args(["-m", "fast", "-w", "-t", "60", "stop"]),
@@ -317,20 +312,10 @@ impl PrivateServer {
                 }
             }
             let result: Result<(), String> = runtime().block_on(async {
-                match backend {
-                    Backend::Postgres => {
-                        let mut c = sqlx::PgConnection::connect(&url)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        c.ping().await.map_err(|e| e.to_string())
-                    }
-                    _ => {
-                        let mut c = sqlx::MySqlConnection::connect(&url)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        c.ping().await.map_err(|e| e.to_string())
-                    }
-                }
+                let mut c = Conn::connect(backend, &url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                c.ping().await.map_err(|e| e.to_string())
             });
             match result {
                 Ok(()) => return,
@@ -354,7 +339,7 @@ impl Drop for PrivateServer {
         }
         match self.backend {
             Backend::Postgres => {
-                let _ = command_as("postgres", &pg_bin().join("pg_ctl"))
+                let _ = command_as("postgres", &pg_tool("pg_ctl"))
                     .arg("-D")
                     .arg(self.dir.path().join("data"))
                     .args(["-m", "immediate", "-w", "stop"])

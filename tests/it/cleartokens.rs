@@ -3,28 +3,14 @@
 //! run lock, signals, and batching invariance. Rows are seeded with SQL in DOT's schema, datetimes
 //! in each backend's native form, and "now" is frozen with OAUTHCTL_NOW.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use common::{code, stderr, stdout, Backend, TestDb, ALL};
 
-const AT: &str = "oauth2_provider_accesstoken";
-const RT: &str = "oauth2_provider_refreshtoken";
-const IDT: &str = "oauth2_provider_idtoken";
-const GRANT: &str = "oauth2_provider_grant";
-
-/// The frozen "now" of most tests: microseconds included, to exercise Django's text form.
-const NOW: &str = "2026-11-26T20:00:00.500000Z";
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(NOW)
-        .unwrap()
-        .with_timezone(&Utc)
-}
+use crate::support::load::{lit, AT, GRANT, IDT, RT};
+use crate::support::{backend_test, code, now, stderr, stdout, Backend, TestDb, NOW};
 
 fn secs(s: i64) -> TimeDelta {
     TimeDelta::seconds(s)
@@ -197,14 +183,7 @@ impl Seed {
 
     /// A datetime literal in the backend's native form (Django's text form on SQLite).
     fn time(&self, t: DateTime<Utc>) -> String {
-        match self.backend {
-            Backend::Sqlite => format!("'{}'", oauthctl::django::datetime::django_text(t)),
-            Backend::Postgres => format!(
-                "'{}'::timestamptz",
-                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            ),
-            Backend::MySql => format!("'{}'", t.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f")),
-        }
+        lit(self.backend, t)
     }
 
     fn opt_time(&self, t: Option<DateTime<Utc>>) -> String {
@@ -295,10 +274,7 @@ impl Seed {
 
     /// Writes everything (and the application every row belongs to) and returns the model.
     fn commit(self, db: &TestDb) -> Model {
-        let (f, t) = match self.backend {
-            Backend::Postgres => ("false", "true"),
-            _ => ("0", "1"),
-        };
+        let (f, t) = self.backend.bools();
         let c = self.created();
         let mut sql = vec![format!(
             "INSERT INTO oauth2_provider_application (id, client_id, redirect_uris, client_type, authorization_grant_type, client_secret, name, skip_authorization, created, updated, algorithm, post_logout_redirect_uris, hash_client_secret, allowed_origins, registration_source) \
@@ -342,15 +318,8 @@ impl Seed {
 // ---------------------------------------------------------------------------------------------
 // Reading back
 
-fn text(db: &TestDb, column: &str) -> String {
-    match db.backend {
-        Backend::MySql => format!("CAST({column} AS CHAR)"),
-        _ => format!("CAST({column} AS TEXT)"),
-    }
-}
-
 fn ids(db: &TestDb, table: &str) -> BTreeSet<i64> {
-    db.rows(&format!("SELECT {} FROM {table}", text(db, "id")))
+    db.rows(&format!("SELECT {} FROM {table}", db.backend.text("id")))
         .into_iter()
         .map(|r| r[0].as_deref().unwrap().parse().unwrap())
         .collect()
@@ -359,8 +328,8 @@ fn ids(db: &TestDb, table: &str) -> BTreeSet<i64> {
 fn pairs(db: &TestDb, table: &str, column: &str) -> BTreeMap<i64, Option<i64>> {
     db.rows(&format!(
         "SELECT {}, {} FROM {table}",
-        text(db, "id"),
-        text(db, column)
+        db.backend.text("id"),
+        db.backend.text(column)
     ))
     .into_iter()
     .map(|r| {
@@ -429,104 +398,97 @@ fn clear_expired_data(backend: Backend) -> Seed {
     seed
 }
 
-#[test]
-fn clear_expired_tokens_with_tokens() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "withtokens");
-        let model = clear_expired_data(backend).commit(&db);
-        assert_eq!(
-            (db.count(AT), db.count(RT), db.count(GRANT)),
-            (200, 50, 200)
-        );
+backend_test!(clear_expired_tokens_with_tokens, |backend| {
+    let db = TestDb::migrated(backend, "withtokens");
+    let model = clear_expired_data(backend).commit(&db);
+    assert_eq!(
+        (db.count(AT), db.count(RT), db.count(GRANT)),
+        (200, 50, 200)
+    );
 
-        // DOT's settings, through DOT's setting names.
-        let out = db
-            .oauthctl(&["cleartokens"])
-            .env("OAUTHCTL_NOW", NOW)
-            .env("CLEAR_EXPIRED_TOKENS_BATCH_SIZE", "10")
-            .env("CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL", "0.0")
-            .env("REFRESH_TOKEN_EXPIRE_SECONDS", "500")
-            .output()
-            .unwrap();
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert_eq!(
-            stderr(&out),
-            "",
-            "{backend:?}: no warning when the expiry is set"
-        );
-        assert_eq!(
-            stdout(&out),
-            "0 Revoked refresh tokens deleted\n0 Orphaned refresh tokens deleted\n25 Expired refresh tokens deleted\n\
-             100 Expired access tokens deleted\n0 Expired ID tokens deleted\n100 Expired grant tokens deleted\n",
-            "{backend:?}"
-        );
+    // DOT's settings, through DOT's setting names.
+    let out = db
+        .oauthctl(&["cleartokens"])
+        .env("OAUTHCTL_NOW", NOW)
+        .env("CLEAR_EXPIRED_TOKENS_BATCH_SIZE", "10")
+        .env("CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL", "0.0")
+        .env("REFRESH_TOKEN_EXPIRE_SECONDS", "500")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "",
+        "{backend:?}: no warning when the expiry is set"
+    );
+    assert_eq!(
+        stdout(&out),
+        "0 Revoked refresh tokens deleted\n0 Orphaned refresh tokens deleted\n25 Expired refresh tokens deleted\n\
+         100 Expired access tokens deleted\n0 Expired ID tokens deleted\n100 Expired grant tokens deleted\n",
+        "{backend:?}"
+    );
 
-        let cutoff = now();
-        let remaining_at = db.scalar(&format!(
-            "SELECT COUNT(*) FROM {AT} WHERE expires < {}",
-            Seed::new(backend).time(cutoff)
-        ));
-        assert_eq!(db.count(AT), 100, "{backend:?}");
-        assert_eq!(remaining_at, 0, "{backend:?}: no expired access token left");
-        assert_eq!(db.count(RT), 25, "{backend:?}");
-        let rt_on_current = db.scalar(&format!(
-            "SELECT COUNT(*) FROM {RT} r JOIN {AT} a ON a.id = r.access_token_id WHERE a.expires > {}",
-            Seed::new(backend).time(cutoff)
-        ));
-        assert_eq!(
-            rt_on_current, 25,
-            "{backend:?}: every refresh token left is on a current access token"
-        );
-        assert_eq!(db.count(GRANT), 100, "{backend:?}");
+    let cutoff = now();
+    let remaining_at = db.scalar(&format!(
+        "SELECT COUNT(*) FROM {AT} WHERE expires < {}",
+        Seed::new(backend).time(cutoff)
+    ));
+    assert_eq!(db.count(AT), 100, "{backend:?}");
+    assert_eq!(remaining_at, 0, "{backend:?}: no expired access token left");
+    assert_eq!(db.count(RT), 25, "{backend:?}");
+    let rt_on_current = db.scalar(&format!(
+        "SELECT COUNT(*) FROM {RT} r JOIN {AT} a ON a.id = r.access_token_id WHERE a.expires > {}",
+        Seed::new(backend).time(cutoff)
+    ));
+    assert_eq!(
+        rt_on_current, 25,
+        "{backend:?}: every refresh token left is on a current access token"
+    );
+    assert_eq!(db.count(GRANT), 100, "{backend:?}");
 
-        let mut expected = model.clone();
-        expected.clear_expired(
-            now(),
-            DotSettings {
-                expire: Some(500),
-                ..Default::default()
-            },
-        );
-        assert_eq!(state(&db), expected.state(), "{backend:?}");
-    }
-}
+    let mut expected = model.clone();
+    expected.clear_expired(
+        now(),
+        DotSettings {
+            expire: Some(500),
+            ..Default::default()
+        },
+    );
+    assert_eq!(state(&db), expected.state(), "{backend:?}");
+});
 
-#[test]
-fn batches_are_counted_and_sized() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "batches");
-        clear_expired_data(backend).commit(&db);
-        let out = cleartokens(
-            &db,
-            &[
-                "--refresh-token-expire-seconds",
-                "500",
-                "--batch-size",
-                "10",
-                "--format",
-                "json",
-            ],
-        );
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        let report = json(&out);
-        assert_eq!(
-            step_counts(&report, "deleted"),
-            vec![0, 0, 25, 100, 0, 100],
-            "{backend:?}"
-        );
-        // 25 rows in batches of 10: 3; exactly 100: 10 (the empty probe after is no batch).
-        assert_eq!(
-            step_counts(&report, "batches"),
-            vec![0, 0, 3, 10, 0, 10],
-            "{backend:?}"
-        );
-        assert_eq!(report["batches"], 23);
-        assert_eq!(report["deleted_total"], 225);
-    }
-}
+backend_test!(batches_are_counted_and_sized, |backend| {
+    let db = TestDb::migrated(backend, "batches");
+    clear_expired_data(backend).commit(&db);
+    let out = cleartokens(
+        &db,
+        &[
+            "--refresh-token-expire-seconds",
+            "500",
+            "--batch-size",
+            "10",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(
+        step_counts(&report, "deleted"),
+        vec![0, 0, 25, 100, 0, 100],
+        "{backend:?}"
+    );
+    // 25 rows in batches of 10: 3; exactly 100: 10 (the empty probe after is no batch).
+    assert_eq!(
+        step_counts(&report, "batches"),
+        vec![0, 0, 3, 10, 0, 10],
+        "{backend:?}"
+    );
+    assert_eq!(report["batches"], 23);
+    assert_eq!(report["deleted_total"], 225);
+});
 
-#[test]
-fn refresh_token_expiry_boundary_is_inclusive() {
+backend_test!(refresh_token_expiry_boundary_is_inclusive, |backend| {
     // test_clear_expired_reclaims_refresh_token_at_expiry_boundary: with now frozen at T, an access
     // token expiring at exactly T - 500 s takes its refresh token with it (`<=`). Run with a "now"
     // that has microseconds and with one that has none (Django's text form then drops them).
@@ -534,43 +496,41 @@ fn refresh_token_expiry_boundary_is_inclusive() {
         let t = DateTime::parse_from_rfc3339(frozen)
             .unwrap()
             .with_timezone(&Utc);
-        for backend in ALL {
-            let db = TestDb::migrated(backend, "boundary");
-            let mut seed = Seed::new(backend);
-            let at_boundary = seed.at(t - secs(500), None);
-            let rt_boundary = seed.rt(Some(at_boundary), None);
-            let just_after = seed.at(t - secs(500) + TimeDelta::microseconds(1), None);
-            let rt_kept = seed.rt(Some(just_after), None);
-            seed.commit(&db);
+        let db = TestDb::migrated(backend, "boundary");
+        let mut seed = Seed::new(backend);
+        let at_boundary = seed.at(t - secs(500), None);
+        let rt_boundary = seed.rt(Some(at_boundary), None);
+        let just_after = seed.at(t - secs(500) + TimeDelta::microseconds(1), None);
+        let rt_kept = seed.rt(Some(just_after), None);
+        seed.commit(&db);
 
-            let out = db
-                .oauthctl(&["cleartokens", "--refresh-token-expire-seconds", "500"])
-                .env("OAUTHCTL_NOW", frozen)
-                .output()
-                .unwrap();
-            assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-            let rts = ids(&db, RT);
-            assert!(
-                !rts.contains(&rt_boundary),
-                "{backend:?} {frozen}: refresh token at the boundary kept"
-            );
-            assert!(
-                rts.contains(&rt_kept),
-                "{backend:?} {frozen}: refresh token 1 µs inside the window deleted"
-            );
-            // Its access token then expired (< now) with no refresh token left: gone in step 4.
-            assert_eq!(
-                ids(&db, AT),
-                BTreeSet::from([just_after]),
-                "{backend:?} {frozen}"
-            );
-        }
+        let out = db
+            .oauthctl(&["cleartokens", "--refresh-token-expire-seconds", "500"])
+            .env("OAUTHCTL_NOW", frozen)
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+        let rts = ids(&db, RT);
+        assert!(
+            !rts.contains(&rt_boundary),
+            "{backend:?} {frozen}: refresh token at the boundary kept"
+        );
+        assert!(
+            rts.contains(&rt_kept),
+            "{backend:?} {frozen}: refresh token 1 µs inside the window deleted"
+        );
+        // Its access token then expired (< now) with no refresh token left: gone in step 4.
+        assert_eq!(
+            ids(&db, AT),
+            BTreeSet::from([just_after]),
+            "{backend:?} {frozen}"
+        );
     }
-}
+});
 
-#[test]
-fn expires_boundary_is_exclusive_for_access_id_tokens_and_grants() {
-    for backend in ALL {
+backend_test!(
+    expires_boundary_is_exclusive_for_access_id_tokens_and_grants,
+    |backend| {
         let db = TestDb::migrated(backend, "ltboundary");
         let mut seed = Seed::new(backend);
         let just_before = now() - TimeDelta::microseconds(1);
@@ -591,37 +551,35 @@ fn expires_boundary_is_exclusive_for_access_id_tokens_and_grants() {
         assert_eq!(ids(&db, GRANT), BTreeSet::from([grant_now]), "{backend:?}");
         assert!(!ids(&db, GRANT).contains(&grant_before));
     }
-}
+);
 
-#[test]
-fn orphaned_refresh_tokens_are_deleted_at_any_age() {
+backend_test!(orphaned_refresh_tokens_are_deleted_at_any_age, |backend| {
     // test_clear_expired_deletes_orphaned_refresh_tokens (expiry unset).
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "orphans");
-        let mut seed = Seed::new(backend);
-        let old_orphan = seed.rt(None, None);
-        let new_orphan = seed.rt(None, None);
-        let current_at = seed.at(now() + secs(1000), None);
-        let paired = seed.rt(Some(current_at), None);
-        seed.commit(&db);
-        let out = cleartokens(&db, &[]);
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert_eq!(stderr(&out), format!("{WARNING}\n"), "{backend:?}");
-        let rts = ids(&db, RT);
-        assert!(
-            !rts.contains(&old_orphan) && !rts.contains(&new_orphan),
-            "{backend:?}"
-        );
-        assert_eq!(rts, BTreeSet::from([paired]), "{backend:?}");
-        assert!(
-            stdout(&out).contains("2 Orphaned refresh tokens deleted\n"),
-            "{}",
-            stdout(&out)
-        );
-        assert!(stdout(&out)
-            .contains("refresh_expire_at is None. No expired refresh tokens deleted.\n"));
-    }
-}
+    let db = TestDb::migrated(backend, "orphans");
+    let mut seed = Seed::new(backend);
+    let old_orphan = seed.rt(None, None);
+    let new_orphan = seed.rt(None, None);
+    let current_at = seed.at(now() + secs(1000), None);
+    let paired = seed.rt(Some(current_at), None);
+    seed.commit(&db);
+    let out = cleartokens(&db, &[]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(stderr(&out), format!("{WARNING}\n"), "{backend:?}");
+    let rts = ids(&db, RT);
+    assert!(
+        !rts.contains(&old_orphan) && !rts.contains(&new_orphan),
+        "{backend:?}"
+    );
+    assert_eq!(rts, BTreeSet::from([paired]), "{backend:?}");
+    assert!(
+        stdout(&out).contains("2 Orphaned refresh tokens deleted\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("refresh_expire_at is None. No expired refresh tokens deleted.\n")
+    );
+});
 
 // ---------------------------------------------------------------------------------------------
 // DOT's TestClearRevoked
@@ -645,59 +603,59 @@ fn clear_revoked_data(backend: Backend) -> (Seed, Vec<i64>, Vec<i64>, Vec<i64>) 
     (seed, outside, within, current)
 }
 
-#[test]
-fn clear_revoked_with_grace_periods_and_reuse_protection() {
-    struct Case {
-        args: &'static [&'static str],
-        keep_outside: bool,
-        keep_within: bool,
-        first_line: &'static str,
-    }
-    let cases = [
-        Case {
-            args: &["--refresh-token-grace-period-seconds", "1000"],
-            keep_outside: false,
-            keep_within: true,
-            first_line: "3 Revoked refresh tokens deleted",
-        },
-        Case {
-            args: &[],
-            keep_outside: false,
-            keep_within: false,
-            first_line: "6 Revoked refresh tokens deleted",
-        },
-        Case {
-            args: &["--refresh-token-grace-period-seconds", "0"],
-            keep_outside: false,
-            keep_within: false,
-            first_line: "6 Revoked refresh tokens deleted",
-        },
-        // Reuse protection without an expiry: nothing revoked is deleted.
-        Case {
-            args: &[
-                "--reuse-protection",
-                "--refresh-token-grace-period-seconds",
-                "1000",
-            ],
-            keep_outside: true,
-            keep_within: true,
-            first_line: "refresh_revoked_at is None. No revoked refresh tokens deleted.",
-        },
-        // Reuse protection with expiry 1500 s: the expiry cutoff replaces the grace period.
-        Case {
-            args: &[
-                "--reuse-protection",
-                "--refresh-token-grace-period-seconds",
-                "1000",
-                "--refresh-token-expire-seconds",
-                "1500",
-            ],
-            keep_outside: false,
-            keep_within: true,
-            first_line: "3 Revoked refresh tokens deleted",
-        },
-    ];
-    for backend in ALL {
+backend_test!(
+    clear_revoked_with_grace_periods_and_reuse_protection,
+    |backend| {
+        struct Case {
+            args: &'static [&'static str],
+            keep_outside: bool,
+            keep_within: bool,
+            first_line: &'static str,
+        }
+        let cases = [
+            Case {
+                args: &["--refresh-token-grace-period-seconds", "1000"],
+                keep_outside: false,
+                keep_within: true,
+                first_line: "3 Revoked refresh tokens deleted",
+            },
+            Case {
+                args: &[],
+                keep_outside: false,
+                keep_within: false,
+                first_line: "6 Revoked refresh tokens deleted",
+            },
+            Case {
+                args: &["--refresh-token-grace-period-seconds", "0"],
+                keep_outside: false,
+                keep_within: false,
+                first_line: "6 Revoked refresh tokens deleted",
+            },
+            // Reuse protection without an expiry: nothing revoked is deleted.
+            Case {
+                args: &[
+                    "--reuse-protection",
+                    "--refresh-token-grace-period-seconds",
+                    "1000",
+                ],
+                keep_outside: true,
+                keep_within: true,
+                first_line: "refresh_revoked_at is None. No revoked refresh tokens deleted.",
+            },
+            // Reuse protection with expiry 1500 s: the expiry cutoff replaces the grace period.
+            Case {
+                args: &[
+                    "--reuse-protection",
+                    "--refresh-token-grace-period-seconds",
+                    "1000",
+                    "--refresh-token-expire-seconds",
+                    "1500",
+                ],
+                keep_outside: false,
+                keep_within: true,
+                first_line: "3 Revoked refresh tokens deleted",
+            },
+        ];
         for case in &cases {
             let db = TestDb::migrated(backend, "revoked");
             let (seed, outside, within, current) = clear_revoked_data(backend);
@@ -726,11 +684,11 @@ fn clear_revoked_with_grace_periods_and_reuse_protection() {
             assert_eq!(ids(&db, RT), expected, "{backend:?} {:?}", case.args);
         }
     }
-}
+);
 
-#[test]
-fn clear_revoked_settings_come_from_dot_environment_variables() {
-    for backend in ALL {
+backend_test!(
+    clear_revoked_settings_come_from_dot_environment_variables,
+    |backend| {
         let db = TestDb::migrated(backend, "revokedenv");
         let (seed, _outside, within, current) = clear_revoked_data(backend);
         seed.commit(&db);
@@ -746,63 +704,60 @@ fn clear_revoked_settings_come_from_dot_environment_variables() {
         let expected: BTreeSet<i64> = within.iter().chain(&current).copied().collect();
         assert_eq!(ids(&db, RT), expected, "{backend:?}");
     }
-}
+);
 
 // ---------------------------------------------------------------------------------------------
 // test_clear_expired_id_tokens (REFRESH_TOKEN_EXPIRE_SECONDS = 3600)
 
-#[test]
-fn clear_expired_id_tokens() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "idtokens");
-        let mut seed = Seed::new(backend);
-        let flow = |seed: &mut Seed, idt_expires: DateTime<Utc>, at_expires: DateTime<Utc>| {
-            let idt = seed.idt(idt_expires);
-            let at = seed.at(at_expires, Some(idt));
-            let rt = seed.rt(Some(at), None);
-            (idt, at, rt)
-        };
-        // 1. everything valid; 2. the ID token expired a minute ago, its access token lives;
-        // 3. the access token expired a minute ago, its refresh token is not idle long enough;
-        // 4. the access token expired 3660 s ago: RT (step 3), AT (step 4), ID token (step 5) go.
-        let valid = flow(&mut seed, now() + secs(3600), now() + secs(3600));
-        let idt_expired = flow(&mut seed, now() - secs(60), now() + secs(3600));
-        let at_expired = flow(&mut seed, now() - secs(60), now() - secs(60));
-        let idle = flow(&mut seed, now() - secs(60), now() - secs(3660));
-        seed.commit(&db);
+backend_test!(clear_expired_id_tokens, |backend| {
+    let db = TestDb::migrated(backend, "idtokens");
+    let mut seed = Seed::new(backend);
+    let flow = |seed: &mut Seed, idt_expires: DateTime<Utc>, at_expires: DateTime<Utc>| {
+        let idt = seed.idt(idt_expires);
+        let at = seed.at(at_expires, Some(idt));
+        let rt = seed.rt(Some(at), None);
+        (idt, at, rt)
+    };
+    // 1. everything valid; 2. the ID token expired a minute ago, its access token lives;
+    // 3. the access token expired a minute ago, its refresh token is not idle long enough;
+    // 4. the access token expired 3660 s ago: RT (step 3), AT (step 4), ID token (step 5) go.
+    let valid = flow(&mut seed, now() + secs(3600), now() + secs(3600));
+    let idt_expired = flow(&mut seed, now() - secs(60), now() + secs(3600));
+    let at_expired = flow(&mut seed, now() - secs(60), now() - secs(60));
+    let idle = flow(&mut seed, now() - secs(60), now() - secs(3660));
+    seed.commit(&db);
 
-        let out = cleartokens(&db, &["--refresh-token-expire-seconds", "3600"]);
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert_eq!(
-            ids(&db, IDT),
-            BTreeSet::from([valid.0, idt_expired.0, at_expired.0]),
-            "{backend:?}"
-        );
-        assert_eq!(
-            ids(&db, AT),
-            BTreeSet::from([valid.1, idt_expired.1, at_expired.1]),
-            "{backend:?}"
-        );
-        assert_eq!(
-            ids(&db, RT),
-            BTreeSet::from([valid.2, idt_expired.2, at_expired.2]),
-            "{backend:?}"
-        );
-        assert!(!ids(&db, IDT).contains(&idle.0));
-        assert!(
-            stdout(&out).contains("1 Expired ID tokens deleted\n"),
-            "{}",
-            stdout(&out)
-        );
-    }
-}
+    let out = cleartokens(&db, &["--refresh-token-expire-seconds", "3600"]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(
+        ids(&db, IDT),
+        BTreeSet::from([valid.0, idt_expired.0, at_expired.0]),
+        "{backend:?}"
+    );
+    assert_eq!(
+        ids(&db, AT),
+        BTreeSet::from([valid.1, idt_expired.1, at_expired.1]),
+        "{backend:?}"
+    );
+    assert_eq!(
+        ids(&db, RT),
+        BTreeSet::from([valid.2, idt_expired.2, at_expired.2]),
+        "{backend:?}"
+    );
+    assert!(!ids(&db, IDT).contains(&idle.0));
+    assert!(
+        stdout(&out).contains("1 Expired ID tokens deleted\n"),
+        "{}",
+        stdout(&out)
+    );
+});
 
 // ---------------------------------------------------------------------------------------------
 // References are nulled before rows go (DOT's SET_NULL), on every backend
 
-#[test]
-fn source_refresh_token_links_are_nulled_before_refresh_tokens_go() {
-    for backend in ALL {
+backend_test!(
+    source_refresh_token_links_are_nulled_before_refresh_tokens_go,
+    |backend| {
         let db = TestDb::migrated(backend, "setnull");
         let mut seed = Seed::new(backend);
         // A refresh token that was used (revoked) and the access token its use issued; an orphan
@@ -850,7 +805,7 @@ fn source_refresh_token_links_are_nulled_before_refresh_tokens_go() {
         );
         assert_eq!(state(&db), expected.state(), "{backend:?}");
     }
-}
+);
 
 // ---------------------------------------------------------------------------------------------
 // A mixed data set, checked against the model of DOT's algorithm
@@ -910,46 +865,46 @@ fn mixed_data(backend: Backend, size: usize) -> Seed {
     seed
 }
 
-#[test]
-fn mixed_data_matches_dot_for_every_setting_and_batch_size() {
-    let settings = [
-        (DotSettings::default(), vec![]),
-        (
-            DotSettings {
-                expire: Some(500),
-                ..Default::default()
-            },
-            vec!["--refresh-token-expire-seconds", "500"],
-        ),
-        (
-            DotSettings {
-                expire: Some(600),
-                grace: 1000,
-                reuse: false,
-            },
-            vec![
-                "--refresh-token-expire-seconds",
-                "600",
-                "--refresh-token-grace-period-seconds",
-                "1000",
-            ],
-        ),
-        (
-            DotSettings {
-                expire: Some(1000),
-                grace: 500,
-                reuse: true,
-            },
-            vec![
-                "--refresh-token-expire-seconds",
-                "1000",
-                "--refresh-token-grace-period-seconds",
-                "500",
-                "--reuse-protection",
-            ],
-        ),
-    ];
-    for backend in ALL {
+backend_test!(
+    mixed_data_matches_dot_for_every_setting_and_batch_size,
+    |backend| {
+        let settings = [
+            (DotSettings::default(), vec![]),
+            (
+                DotSettings {
+                    expire: Some(500),
+                    ..Default::default()
+                },
+                vec!["--refresh-token-expire-seconds", "500"],
+            ),
+            (
+                DotSettings {
+                    expire: Some(600),
+                    grace: 1000,
+                    reuse: false,
+                },
+                vec![
+                    "--refresh-token-expire-seconds",
+                    "600",
+                    "--refresh-token-grace-period-seconds",
+                    "1000",
+                ],
+            ),
+            (
+                DotSettings {
+                    expire: Some(1000),
+                    grace: 500,
+                    reuse: true,
+                },
+                vec![
+                    "--refresh-token-expire-seconds",
+                    "1000",
+                    "--refresh-token-grace-period-seconds",
+                    "500",
+                    "--reuse-protection",
+                ],
+            ),
+        ];
         for (dot, args) in &settings {
             for batch in ["1", "7", "10000"] {
                 let db = TestDb::migrated(backend, "mixed");
@@ -969,11 +924,11 @@ fn mixed_data_matches_dot_for_every_setting_and_batch_size() {
             }
         }
     }
-}
+);
 
-#[test]
-fn batch_size_one_leaves_the_same_rows_as_the_default() {
-    for backend in ALL {
+backend_test!(
+    batch_size_one_leaves_the_same_rows_as_the_default,
+    |backend| {
         let one = TestDb::migrated(backend, "bs1");
         let default = TestDb::migrated(backend, "bsdefault");
         mixed_data(backend, 80).commit(&one);
@@ -996,11 +951,11 @@ fn batch_size_one_leaves_the_same_rows_as_the_default() {
         assert_eq!(stdout(&out), stdout(&out_default), "{backend:?}");
         assert_eq!(state(&one), state(&default), "{backend:?}");
     }
-}
+);
 
-#[test]
-fn lock_budget_shrinks_batches_and_leaves_the_same_rows() {
-    for backend in ALL {
+backend_test!(
+    lock_budget_shrinks_batches_and_leaves_the_same_rows,
+    |backend| {
         let tight = TestDb::migrated(backend, "budget");
         let off = TestDb::migrated(backend, "nobudget");
         mixed_data(backend, 80).commit(&tight);
@@ -1050,14 +1005,14 @@ fn lock_budget_shrinks_batches_and_leaves_the_same_rows() {
         );
         assert_eq!(state(&tight), state(&off), "{backend:?}");
     }
-}
+);
 
 // ---------------------------------------------------------------------------------------------
 // Dry run and JSON
 
-#[test]
-fn dry_run_changes_nothing_and_predicts_the_real_run() {
-    for backend in ALL {
+backend_test!(
+    dry_run_changes_nothing_and_predicts_the_real_run,
+    |backend| {
         let db = TestDb::migrated(backend, "dryrun");
         mixed_data(backend, 80).commit(&db);
         let before = state(&db);
@@ -1094,7 +1049,7 @@ fn dry_run_changes_nothing_and_predicts_the_real_run() {
             "{backend:?}"
         );
     }
-}
+);
 
 #[test]
 fn dry_run_text_names_cutoffs() {
@@ -1119,86 +1074,83 @@ fn dry_run_text_names_cutoffs() {
     assert_eq!(text.lines().count(), 7, "{text}");
 }
 
-#[test]
-fn json_summary_shape() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "json");
-        clear_expired_data(backend).commit(&db);
-        let out = cleartokens(
-            &db,
-            &[
-                "--format",
-                "json",
-                "--refresh-token-grace-period-seconds",
-                "0.5",
-            ],
-        );
-        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert_eq!(
-            stdout(&out).lines().count(),
-            1,
-            "one JSON object on one line"
-        );
-        let r = json(&out);
-        assert_eq!(r["now"], "2026-11-26T20:00:00.500000Z");
-        assert_eq!(r["dry_run"], false);
-        assert_eq!(
-            r["cutoffs"]["refresh_revoked_at"],
-            "2026-11-26T20:00:00.000000Z"
-        );
-        assert_eq!(r["cutoffs"]["refresh_expire_at"], serde_json::Value::Null);
-        assert_eq!(
-            r["cutoffs"]["expires_before"],
-            "2026-11-26T20:00:00.500000Z"
-        );
-        let names: Vec<&str> = r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "revoked_refresh_tokens",
-                "orphaned_refresh_tokens",
-                "expired_refresh_tokens",
-                "expired_access_tokens",
-                "expired_id_tokens",
-                "expired_grants"
-            ]
-        );
-        let statuses: Vec<&str> = r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            statuses,
-            [
-                "completed",
-                "completed",
-                "skipped",
-                "completed",
-                "completed",
-                "completed"
-            ]
-        );
-        // Without an expiry, expired access tokens bound to refresh tokens stay (DOT's warning).
-        assert_eq!(step_counts(&r, "deleted"), vec![0, 0, 0, 75, 0, 100]);
-        assert_eq!(r["deleted_total"], 175);
-        assert!(r["batches"].as_u64().unwrap() >= 2);
-        assert!(r["duration_seconds"].as_f64().unwrap() >= 0.0);
-        assert!(r["slowest_batch_seconds"].as_f64().unwrap() > 0.0);
-        let lock = r["longest_lock_seconds"].as_f64().unwrap();
-        assert!(lock > 0.0 && lock <= r["duration_seconds"].as_f64().unwrap());
-        assert_eq!(r["stop_reason"], "completed");
-        assert_eq!(r["settings"]["batch_size"], 10000);
-        assert_eq!(r["settings"]["refresh_token_grace_period_seconds"], 0.5);
-        assert!(r["steps"][0].get("would_delete").is_none());
-    }
-}
+backend_test!(json_summary_shape, |backend| {
+    let db = TestDb::migrated(backend, "json");
+    clear_expired_data(backend).commit(&db);
+    let out = cleartokens(
+        &db,
+        &[
+            "--format",
+            "json",
+            "--refresh-token-grace-period-seconds",
+            "0.5",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "one JSON object on one line"
+    );
+    let r = json(&out);
+    assert_eq!(r["now"], "2026-11-26T20:00:00.500000Z");
+    assert_eq!(r["dry_run"], false);
+    assert_eq!(
+        r["cutoffs"]["refresh_revoked_at"],
+        "2026-11-26T20:00:00.000000Z"
+    );
+    assert_eq!(r["cutoffs"]["refresh_expire_at"], serde_json::Value::Null);
+    assert_eq!(
+        r["cutoffs"]["expires_before"],
+        "2026-11-26T20:00:00.500000Z"
+    );
+    let names: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "revoked_refresh_tokens",
+            "orphaned_refresh_tokens",
+            "expired_refresh_tokens",
+            "expired_access_tokens",
+            "expired_id_tokens",
+            "expired_grants"
+        ]
+    );
+    let statuses: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "completed",
+            "completed",
+            "skipped",
+            "completed",
+            "completed",
+            "completed"
+        ]
+    );
+    // Without an expiry, expired access tokens bound to refresh tokens stay (DOT's warning).
+    assert_eq!(step_counts(&r, "deleted"), vec![0, 0, 0, 75, 0, 100]);
+    assert_eq!(r["deleted_total"], 175);
+    assert!(r["batches"].as_u64().unwrap() >= 2);
+    assert!(r["duration_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(r["slowest_batch_seconds"].as_f64().unwrap() > 0.0);
+    let lock = r["longest_lock_seconds"].as_f64().unwrap();
+    assert!(lock > 0.0 && lock <= r["duration_seconds"].as_f64().unwrap());
+    assert_eq!(r["stop_reason"], "completed");
+    assert_eq!(r["settings"]["batch_size"], 10000);
+    assert_eq!(r["settings"]["refresh_token_grace_period_seconds"], 0.5);
+    assert!(r["steps"][0].get("would_delete").is_none());
+});
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -1210,8 +1162,7 @@ type InvalidCase = (
     &'static str,
 );
 
-#[test]
-fn invalid_settings_exit_2_and_delete_nothing() {
+backend_test!(invalid_settings_exit_2_and_delete_nothing, |backend| {
     let cases: &[InvalidCase] = &[
         (
             &["--refresh-token-expire-seconds", "A"],
@@ -1310,43 +1261,41 @@ fn invalid_settings_exit_2_and_delete_nothing() {
         ),
         (&[], &[("OAUTHCTL_NOW", "yesterday")], "OAUTHCTL_NOW"),
     ];
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "invalid");
-        let mut seed = Seed::new(backend);
-        seed.grant(now() - secs(10));
-        seed.rt(None, None);
-        seed.commit(&db);
-        for (args, env, message) in cases {
-            let mut all = vec!["cleartokens"];
-            all.extend_from_slice(args);
-            let mut cmd = db.oauthctl(&all);
-            cmd.env("OAUTHCTL_NOW", NOW);
-            for (k, v) in *env {
-                cmd.env(k, v);
-            }
-            let out = cmd.output().unwrap();
-            assert_eq!(
-                code(&out),
-                2,
-                "{backend:?} {args:?} {env:?}: {}",
-                stderr(&out)
-            );
-            let err = stderr(&out);
-            assert!(err.contains(message), "{backend:?} {args:?} {env:?}: {err}");
-            assert_eq!(err.lines().count(), 1, "one line: {err}");
-            assert!(
-                !err.contains("REFRESH_TOKEN_EXPIRE_SECONDS is not set"),
-                "no warning before a usage error"
-            );
-            assert_eq!(stdout(&out), "");
-            assert_eq!(
-                (db.count(GRANT), db.count(RT)),
-                (1, 1),
-                "{backend:?} {args:?}: rows were deleted"
-            );
+    let db = TestDb::migrated(backend, "invalid");
+    let mut seed = Seed::new(backend);
+    seed.grant(now() - secs(10));
+    seed.rt(None, None);
+    seed.commit(&db);
+    for (args, env, message) in cases {
+        let mut all = vec!["cleartokens"];
+        all.extend_from_slice(args);
+        let mut cmd = db.oauthctl(&all);
+        cmd.env("OAUTHCTL_NOW", NOW);
+        for (k, v) in *env {
+            cmd.env(k, v);
         }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            code(&out),
+            2,
+            "{backend:?} {args:?} {env:?}: {}",
+            stderr(&out)
+        );
+        let err = stderr(&out);
+        assert!(err.contains(message), "{backend:?} {args:?} {env:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            !err.contains("REFRESH_TOKEN_EXPIRE_SECONDS is not set"),
+            "no warning before a usage error"
+        );
+        assert_eq!(stdout(&out), "");
+        assert_eq!(
+            (db.count(GRANT), db.count(RT)),
+            (1, 1),
+            "{backend:?} {args:?}: rows were deleted"
+        );
     }
-}
+});
 
 #[test]
 fn flags_override_environment_and_empty_environment_is_unset() {
@@ -1374,30 +1323,28 @@ fn flags_override_environment_and_empty_environment_is_unset() {
     assert_eq!(r["settings"]["refresh_token_expire_seconds"], 60.0);
 }
 
-#[test]
-fn warns_on_stderr_when_expiry_unset_or_zero() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "warn");
-        let unset = cleartokens(&db, &[]);
-        assert_eq!(code(&unset), 0, "{}", stderr(&unset));
-        assert_eq!(stderr(&unset), format!("{WARNING}\n"), "{backend:?}");
-        let zero = db
-            .oauthctl(&["cleartokens"])
-            .env("REFRESH_TOKEN_EXPIRE_SECONDS", "0")
-            .output()
-            .unwrap();
-        assert_eq!(stderr(&zero), format!("{WARNING}\n"), "{backend:?}");
-        let set = cleartokens(&db, &["--refresh-token-expire-seconds", "3600"]);
-        assert_eq!(code(&set), 0);
-        assert_eq!(stderr(&set), "", "{backend:?}");
-        assert!(stdout(&unset)
-            .contains("refresh_expire_at is None. No expired refresh tokens deleted.\n"));
-        // The warning goes to stderr in JSON mode too; stdout stays one JSON object.
-        let as_json = cleartokens(&db, &["--format", "json"]);
-        assert_eq!(stderr(&as_json), format!("{WARNING}\n"));
-        json(&as_json);
-    }
-}
+backend_test!(warns_on_stderr_when_expiry_unset_or_zero, |backend| {
+    let db = TestDb::migrated(backend, "warn");
+    let unset = cleartokens(&db, &[]);
+    assert_eq!(code(&unset), 0, "{}", stderr(&unset));
+    assert_eq!(stderr(&unset), format!("{WARNING}\n"), "{backend:?}");
+    let zero = db
+        .oauthctl(&["cleartokens"])
+        .env("REFRESH_TOKEN_EXPIRE_SECONDS", "0")
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&zero), format!("{WARNING}\n"), "{backend:?}");
+    let set = cleartokens(&db, &["--refresh-token-expire-seconds", "3600"]);
+    assert_eq!(code(&set), 0);
+    assert_eq!(stderr(&set), "", "{backend:?}");
+    assert!(
+        stdout(&unset).contains("refresh_expire_at is None. No expired refresh tokens deleted.\n")
+    );
+    // The warning goes to stderr in JSON mode too; stdout stays one JSON object.
+    let as_json = cleartokens(&db, &["--format", "json"]);
+    assert_eq!(stderr(&as_json), format!("{WARNING}\n"));
+    json(&as_json);
+});
 
 // ---------------------------------------------------------------------------------------------
 // Bounded runs, the run lock, signals
@@ -1410,9 +1357,9 @@ fn expired_grants(db: &TestDb, n: usize) {
     seed.commit(db);
 }
 
-#[test]
-fn max_duration_stops_between_batches_and_a_second_run_finishes() {
-    for backend in ALL {
+backend_test!(
+    max_duration_stops_between_batches_and_a_second_run_finishes,
+    |backend| {
         let db = TestDb::migrated(backend, "budget");
         expired_grants(&db, 40);
         let out = cleartokens(
@@ -1450,56 +1397,46 @@ fn max_duration_stops_between_batches_and_a_second_run_finishes() {
         assert_eq!(code(&again), 0, "{backend:?}: {}", stderr(&again));
         assert_eq!(db.count(GRANT), 0, "{backend:?}");
     }
-}
+);
 
-#[test]
-fn a_second_concurrent_run_exits_3_naming_the_lock() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "lock");
-        expired_grants(&db, 3);
-        {
-            let _held = db.hold_cleanup_lock();
-            let started = Instant::now();
-            let out = cleartokens(&db, &["--refresh-token-expire-seconds", "60"]);
-            assert_eq!(code(&out), 3, "{backend:?}: {}", stderr(&out));
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "{backend:?}: not prompt"
-            );
-            let err = stderr(&out);
-            let lock_name = match backend {
-                Backend::Sqlite => "-oauthctl-cleartokens.lock".to_string(),
-                Backend::Postgres => oauthctl::db::postgres::CLEANUP_LOCK_KEY.to_string(),
-                Backend::MySql => oauthctl::db::mysql::cleanup_lock_name(db.name()),
-            };
-            assert!(
-                err.contains("another oauthctl cleartokens run is active"),
-                "{err}"
-            );
-            assert!(err.contains(&lock_name), "{backend:?}: {err}");
-            assert_eq!(db.count(GRANT), 3, "{backend:?}: deleted while locked out");
-            // A dry run needs no lock.
-            let dry = cleartokens(&db, &["--dry-run", "--refresh-token-expire-seconds", "60"]);
-            assert_eq!(code(&dry), 0, "{backend:?}: {}", stderr(&dry));
-        }
+backend_test!(a_second_concurrent_run_exits_3_naming_the_lock, |backend| {
+    let db = TestDb::migrated(backend, "lock");
+    expired_grants(&db, 3);
+    {
+        let _held = db.hold_cleanup_lock();
+        let started = Instant::now();
+        let out = cleartokens(&db, &["--refresh-token-expire-seconds", "60"]);
+        assert_eq!(code(&out), 3, "{backend:?}: {}", stderr(&out));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{backend:?}: not prompt"
+        );
+        let err = stderr(&out);
+        let lock_name = db.cleanup_lock_name();
+        assert!(
+            err.contains("another oauthctl cleartokens run is active"),
+            "{err}"
+        );
+        assert!(err.contains(&lock_name), "{backend:?}: {err}");
+        assert_eq!(db.count(GRANT), 3, "{backend:?}: deleted while locked out");
+        // A dry run needs no lock.
+        let dry = cleartokens(&db, &["--dry-run", "--refresh-token-expire-seconds", "60"]);
+        assert_eq!(code(&dry), 0, "{backend:?}: {}", stderr(&dry));
+    }
+    let out = cleartokens(&db, &["--refresh-token-expire-seconds", "60"]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(db.count(GRANT), 0);
+});
+
+backend_test!(the_run_lock_is_released_after_a_run, |backend| {
+    let db = TestDb::migrated(backend, "relock");
+    for _ in 0..2 {
         let out = cleartokens(&db, &["--refresh-token-expire-seconds", "60"]);
         assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        assert_eq!(db.count(GRANT), 0);
     }
-}
-
-#[test]
-fn the_run_lock_is_released_after_a_run() {
-    for backend in ALL {
-        let db = TestDb::migrated(backend, "relock");
-        for _ in 0..2 {
-            let out = cleartokens(&db, &["--refresh-token-expire-seconds", "60"]);
-            assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
-        }
-        // And a test-held lock can be taken afterwards.
-        drop(db.hold_cleanup_lock());
-    }
-}
+    // And a test-held lock can be taken afterwards.
+    drop(db.hold_cleanup_lock());
+});
 
 fn spawn(db: &TestDb, args: &[&str]) -> std::process::Child {
     let mut all = vec!["cleartokens"];
@@ -1512,9 +1449,14 @@ fn spawn(db: &TestDb, args: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-#[test]
-fn sigterm_finishes_the_batch_prints_the_summary_and_exits_4() {
-    for (backend, signal) in ALL.into_iter().zip(["-TERM", "-INT", "-TERM"]) {
+backend_test!(
+    sigterm_finishes_the_batch_prints_the_summary_and_exits_4,
+    |backend| {
+        // SIGTERM on SQLite and MariaDB, SIGINT on PostgreSQL: both signals, each on a backend.
+        let signal = match backend {
+            Backend::Postgres => "-INT",
+            _ => "-TERM",
+        };
         let db = TestDb::migrated(backend, "signal");
         let mut seed = Seed::new(backend);
         let revoked = seed.rt(None, Some(now() - secs(10)));
@@ -1574,11 +1516,12 @@ fn sigterm_finishes_the_batch_prints_the_summary_and_exits_4() {
         assert_eq!(code(&again), 0, "{backend:?}: {}", stderr(&again));
         assert_eq!(db.count(GRANT), 0);
     }
-}
+);
 
-#[test]
-fn missing_tables_are_a_one_line_error() {
-    for backend in [Backend::Postgres, Backend::MySql] {
+backend_test!(
+    missing_tables_are_a_one_line_error,
+    [Postgres, MySql],
+    |backend| {
         let db = TestDb::empty(backend, "notables");
         let out = db.run(&["cleartokens", "--refresh-token-expire-seconds", "60"]);
         assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
@@ -1588,4 +1531,4 @@ fn missing_tables_are_a_one_line_error() {
             "{err}"
         );
     }
-}
+);
