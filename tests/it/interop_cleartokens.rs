@@ -13,76 +13,17 @@
 //! couple of minutes each on 2 cores); output is echoed live with `--nocapture`, otherwise shown
 //! on failure.
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
 
+use crate::support::process::run_echoed;
 use crate::support::{backend_test, bin, require, scrub_env, Need};
 
 /// The first run may build the venv (pip); a backend normally takes 1-3 minutes.
 const TIMEOUT: Duration = Duration::from_secs(1200);
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Runs `cmd` in its own process group, echoing its output line by line; kills the group on timeout.
-fn run_echoed(label: &str, mut cmd: Command) -> (ExitStatus, Vec<String>) {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.process_group(0);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("[{label}] cannot start {cmd:?}: {e}"));
-    let lines = Arc::new(Mutex::new(Vec::new()));
-
-    fn pump<R: Read + Send + 'static>(
-        label: String,
-        stream: R,
-        keep: Arc<Mutex<Vec<String>>>,
-    ) -> thread::JoinHandle<()> {
-        thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                println!("[{label}] {line}");
-                keep.lock().unwrap().push(line);
-            }
-        })
-    }
-    let out = pump(
-        label.to_string(),
-        child.stdout.take().unwrap(),
-        lines.clone(),
-    );
-    let err = pump(
-        label.to_string(),
-        child.stderr.take().unwrap(),
-        Arc::new(Mutex::new(Vec::new())),
-    );
-
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for child") {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            // TERM the group first so the script drops its databases, then make sure.
-            let group = format!("-{}", child.id());
-            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-            thread::sleep(Duration::from_secs(10));
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-            let _ = child.wait();
-            panic!("[{label}] timed out after {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(100));
-    };
-    out.join().unwrap();
-    err.join().unwrap();
-    let lines = std::mem::take(&mut *lines.lock().unwrap());
-    (status, lines)
-}
 
 fn differential(backend: &str) {
     require!(Need::InteropVenv);
@@ -97,7 +38,7 @@ fn differential(backend: &str) {
     .arg(backend)
     .env("OAUTHCTL_BIN", bin())
     .env_remove("INTEROP_DIR");
-    let (status, lines) = run_echoed(&format!("cleartokens-diff {backend}"), cmd);
+    let (status, lines) = run_echoed(&format!("cleartokens-diff {backend}"), cmd, TIMEOUT);
     let failures: Vec<&str> = lines
         .iter()
         .filter(|l| l.starts_with("FAIL "))

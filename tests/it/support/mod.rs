@@ -14,6 +14,7 @@
 
 pub mod availability;
 pub mod load;
+pub mod process;
 pub mod server;
 
 use std::process::{Command, Output, Stdio};
