@@ -172,11 +172,16 @@ impl PrivateServer {
             .prefix("oauthctl-my-")
             .tempdir()
             .unwrap();
+        // A tmpdir of its own: a mariadbd that starts deletes every `#sql*` file in its tmpdir
+        // (left-overs of its last run, it assumes), so with a shared /tmp one server's (re)start
+        // breaks another's bootstrap in progress ("Unknown table 'mysql.tmp_proxies_priv'").
+        std::fs::create_dir(dir.path().join("tmp")).unwrap();
         chown("mysql", dir.path());
         let install = mariadb_install_db();
         let mut cmd = Command::new(&install);
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", dir.path().join("data").display()))
+            .arg(format!("--tmpdir={}", dir.path().join("tmp").display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -236,6 +241,7 @@ impl PrivateServer {
                 let mut cmd = Command::new(mariadbd());
                 cmd.arg("--no-defaults")
                     .arg(format!("--datadir={}", dir.join("data").display()))
+                    .arg(format!("--tmpdir={}", dir.join("tmp").display()))
                     .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
                     .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
                     .arg(format!("--log-error={}", dir.join("server.log").display()))
