@@ -21,7 +21,7 @@ struct Indirect {
 const INDIRECT: &[Indirect] = &[
     Indirect {
         argument: "env",
-        why: "cleanup::pick(flag, flag_name, env) reads the DOT setting named by its callers",
+        why: "cleartokens::settings::pick(flag, flag_name, env) reads the DOT setting named by its callers",
         named_at: Some(("pick(", 2)),
     },
     Indirect {
