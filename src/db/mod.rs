@@ -5,16 +5,24 @@
 //! every backend — URL handling, table names, which DOT columns a database has and what DOT writes
 //! into each — lives here; `sqlite.rs`, `postgres.rs` and `mysql.rs` hold only dialect.
 
+mod driver;
+mod error;
+mod lock;
 pub mod mysql;
 pub mod postgres;
 mod predicates;
+mod server;
+pub mod sql;
 pub mod sqlite;
 mod url;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use self::driver::Queries;
+pub use self::error::ErrorClass;
+pub use self::sql::{Dialect, Sql, Value};
 pub use self::url::{Backend, DatabaseUrl};
 
 /// DOT's table names, overridable for swapped models. Each is a validated plain identifier, so
@@ -88,15 +96,6 @@ pub struct ColumnInfo {
     pub not_null: bool,
     /// A default, identity or auto-increment: the database fills it when we leave it out.
     pub has_default: bool,
-}
-
-/// A value to write, typed so that each backend binds its native type (and typed NULLs).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Text(String),
-    Bool(Option<bool>),
-    Int(Option<i64>),
-    Timestamp(Option<DateTime<Utc>>),
 }
 
 /// An application as DOT's `createapplication` would save it (after validation and hashing).
@@ -360,18 +359,6 @@ impl BatchShape {
     }
 }
 
-/// How a failed statement should be handled by the cleanup loop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Deadlock, serialization failure, lock wait timeout, a foreign key a concurrent writer just
-    /// started using: the batch was rolled back, try it again.
-    Transient,
-    /// The connection was lost: try again on a new one (and check the run lock is still held).
-    ConnectionLost,
-    /// Anything else: give up.
-    Permanent,
-}
-
 /// The "one cleartokens run at a time" lock, held until [`CleanupLock::release`] or drop.
 #[async_trait]
 pub trait CleanupLock: Send {
@@ -396,22 +383,26 @@ pub enum MigrateOutcome {
     ManagedByDjango,
 }
 
+/// The name of sqlx's migration ledger: a database that has DOT's tables but not this ledger is
+/// managed by Django.
+const MIGRATION_LEDGER: &str = "_sqlx_migrations";
+
+/// A database holding DOT's tables. Each backend provides the few methods that are its own
+/// (catalogue, migrations, locks, sessions, batch statements) and a pool ([`Store::queries`]);
+/// the verbs that differ between backends only in dialect are written here once.
 #[async_trait]
 pub trait Store: Send + Sync {
-    fn backend(&self) -> Backend;
     fn tables(&self) -> &Tables;
 
-    /// The columns of `table`, or `None` when it does not exist.
-    async fn table_columns(&self, table: &str) -> Result<Option<Vec<ColumnInfo>>>;
+    /// The pool that the verbs written here for every backend run on.
+    fn queries(&self) -> &dyn Queries;
 
-    /// Creates DOT's tables from the embedded migrations, unless Django manages them.
-    async fn migrate(&self) -> Result<MigrateOutcome>;
+    /// The catalogue query listing the columns of `table` as rows of (name, NOT NULL, has a
+    /// default); it returns no rows when the table does not exist.
+    fn columns_query(&self, table: &str) -> Sql;
 
-    async fn user_exists(&self, user_id: i64) -> Result<bool>;
-    async fn client_id_exists(&self, client_id: &str) -> Result<bool>;
-
-    /// Inserts one application; the unique constraint on `client_id` decides races.
-    async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError>;
+    /// Runs the embedded migrations for this database (sqlx keeps them in its ledger).
+    async fn run_embedded_migrations(&self) -> Result<()>;
 
     /// Takes the per-database "one cleartokens run at a time" lock without waiting; fails with
     /// [`crate::error::Failure::Conflict`] naming the lock when another run holds it.
@@ -428,12 +419,129 @@ pub trait Store: Send + Sync {
     /// says (a backend may treat the shapes alike).
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome>;
 
+    fn dialect(&self) -> Dialect {
+        self.queries().dialect()
+    }
+
+    fn backend(&self) -> Backend {
+        self.dialect().backend()
+    }
+
+    /// The columns of `table`, or `None` when it does not exist.
+    async fn table_columns(&self, table: &str) -> Result<Option<Vec<ColumnInfo>>> {
+        let columns = self
+            .queries()
+            .fetch_columns(&self.columns_query(table))
+            .await
+            .with_context(|| format!("reading the columns of {table}"))?;
+        Ok((!columns.is_empty()).then_some(columns))
+    }
+
+    /// Creates DOT's tables from the embedded migrations, unless Django manages them.
+    async fn migrate(&self) -> Result<MigrateOutcome> {
+        let has_dot_tables = self
+            .table_columns(&self.tables().application)
+            .await?
+            .is_some();
+        let has_our_ledger = self.table_columns(MIGRATION_LEDGER).await?.is_some();
+        if has_dot_tables && !has_our_ledger {
+            return Ok(MigrateOutcome::ManagedByDjango);
+        }
+        let before = if has_our_ledger {
+            applied_migrations(self.queries()).await?
+        } else {
+            0
+        };
+        self.run_embedded_migrations().await?;
+        let after = applied_migrations(self.queries()).await?;
+        Ok(MigrateOutcome::Applied((after - before) as usize))
+    }
+
+    async fn user_exists(&self, user_id: i64) -> Result<bool> {
+        let sql = lookup_sql(
+            self.dialect(),
+            &self.tables().user,
+            "id",
+            Value::Int(Some(user_id)),
+        );
+        self.queries()
+            .exists(&sql)
+            .await
+            .context("looking up the user")
+    }
+
+    async fn client_id_exists(&self, client_id: &str) -> Result<bool> {
+        let sql = lookup_sql(
+            self.dialect(),
+            &self.tables().application,
+            "client_id",
+            Value::Text(client_id.to_string()),
+        );
+        self.queries()
+            .exists(&sql)
+            .await
+            .context("looking up the client id")
+    }
+
+    /// Inserts one application; the unique constraint on `client_id` decides races.
+    async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError> {
+        let table = &self.tables().application;
+        let columns = self.table_columns(table).await?.unwrap_or_default();
+        let plan = application_insert_plan(table, &columns, app)?;
+        match self
+            .queries()
+            .insert(&Sql::insert(self.dialect(), table, plan))
+            .await
+        {
+            Ok(id) => Ok(id),
+            Err(e) if error::is_unique_violation(&e) => Err(InsertError::DuplicateClientId),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("inserting into {table}"))
+                .into()),
+        }
+    }
+
     /// How many rows `step` would delete if steps 1..step ran first with these cutoffs (for
     /// `--dry-run`: later steps see the effect of earlier ones, as in a real run).
-    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64>;
+    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
+        let sql = predicates::count_sql(self.dialect(), self.tables(), step, cutoffs);
+        let count = self
+            .queries()
+            .fetch_i64(&sql)
+            .await
+            .with_context(|| format!("counting rows in {}", step.table(self.tables())))?;
+        Ok(count as u64)
+    }
 
     /// Classifies an error from [`Store::delete_batch`] for the retry loop.
-    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass;
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
+        error::classify(self.dialect(), error)
+    }
+}
+
+/// `SELECT 1 FROM table WHERE column = value LIMIT 1`.
+fn lookup_sql(dialect: Dialect, table: &str, column: &str, value: Value) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT 1 FROM ")
+        .ident(table)
+        .push(" WHERE ")
+        .ident(column)
+        .push(" = ")
+        .bind(value)
+        .push(" LIMIT 1");
+    sql
+}
+
+/// How many migrations sqlx's ledger records as applied.
+async fn applied_migrations(queries: &dyn Queries) -> Result<i64> {
+    let mut sql = Sql::new(queries.dialect());
+    sql.push(&format!(
+        "SELECT COUNT(*) FROM {MIGRATION_LEDGER} WHERE success"
+    ));
+    queries
+        .fetch_i64(&sql)
+        .await
+        .context("reading oauthctl's migration ledger")
 }
 
 /// How a command wants the database opened.
@@ -467,46 +575,6 @@ pub async fn require_table(
             url.redacted()
         ),
     }
-}
-
-/// The first `sqlx::Error` in an error's chain, if any (for classifying failures).
-pub(crate) fn sqlx_error(error: &anyhow::Error) -> Option<&sqlx::Error> {
-    error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
-}
-
-/// The classes every backend shares: a broken or unobtainable connection is worth another try.
-pub(crate) fn classify_common(error: &sqlx::Error) -> Option<ErrorClass> {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => Some(ErrorClass::ConnectionLost),
-        _ => None,
-    }
-}
-
-/// Quotes a validated identifier with `quote` (`"` or `` ` ``).
-pub(crate) fn quoted(name: &str, quote: char) -> String {
-    format!("{quote}{name}{quote}")
-}
-
-/// `INSERT INTO t (c1, c2, …) VALUES (p1, p2, …)` with the backend's quoting and placeholders.
-pub(crate) fn insert_sql(
-    table: &str,
-    columns: &[&str],
-    quote: char,
-    placeholder: impl Fn(usize) -> String,
-) -> String {
-    let names: Vec<String> = columns.iter().map(|c| quoted(c, quote)).collect();
-    let params: Vec<String> = (1..=columns.len()).map(placeholder).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        quoted(table, quote),
-        names.join(", "),
-        params.join(", ")
-    )
 }
 
 #[cfg(test)]

@@ -9,84 +9,8 @@
 //! Aliases: the step's own table is always `t`; subqueries use `r` (refresh tokens) and `a`
 //! (access tokens).
 
-use super::{Cutoffs, Step, Tables, Value};
-
-/// How a dialect writes bind parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Params {
-    /// PostgreSQL: `$1, $2, …`
-    Dollar,
-    /// SQLite: `?1, ?2, …`
-    NumberedQuestion,
-    /// MySQL: `?` (positional: a value used twice is bound twice).
-    Question,
-}
-
-/// SQL text plus the values for its placeholders, in order.
-#[derive(Clone, Debug)]
-pub(crate) struct Sql {
-    pub text: String,
-    pub binds: Vec<Value>,
-    params: Params,
-    quote: char,
-}
-
-impl Sql {
-    pub fn new(params: Params, quote: char) -> Self {
-        Sql {
-            text: String::new(),
-            binds: Vec::new(),
-            params,
-            quote,
-        }
-    }
-
-    /// Appends another fragment's text and values (placeholders numbered on from ours).
-    pub fn append(&mut self, other: Sql) -> &mut Self {
-        debug_assert!(
-            self.params == Params::Question || other.binds.is_empty(),
-            "numbered placeholders cannot be renumbered"
-        );
-        self.text.push_str(&other.text);
-        self.binds.extend(other.binds);
-        self
-    }
-
-    pub fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
-    /// A quoted (validated) identifier.
-    pub fn ident(&mut self, name: &str) -> &mut Self {
-        let quoted = super::quoted(name, self.quote);
-        self.text.push_str(&quoted);
-        self
-    }
-
-    /// `alias."column"`.
-    pub fn col(&mut self, alias: &str, column: &str) -> &mut Self {
-        self.text.push_str(alias);
-        self.text.push('.');
-        self.ident(column)
-    }
-
-    /// A placeholder for `value`.
-    pub fn bind(&mut self, value: Value) -> &mut Self {
-        self.binds.push(value);
-        let placeholder = match self.params {
-            Params::Dollar => format!("${}", self.binds.len()),
-            Params::NumberedQuestion => format!("?{}", self.binds.len()),
-            Params::Question => "?".to_string(),
-        };
-        self.text.push_str(&placeholder);
-        self
-    }
-
-    fn time(&mut self, at: chrono::DateTime<chrono::Utc>) -> &mut Self {
-        self.bind(Value::Timestamp(Some(at)))
-    }
-}
+use super::sql::{Dialect, Sql, Value};
+use super::{BatchRequest, BatchShape, Cutoffs, Step, Tables};
 
 /// Appends the condition under which DOT deletes a row of `step`'s table (aliased `t`).
 ///
@@ -182,7 +106,7 @@ pub(crate) fn batch_candidates(
     sql: &mut Sql,
     tables: &Tables,
     cutoffs: &Cutoffs,
-    batch: super::BatchRequest,
+    batch: BatchRequest,
 ) {
     let step = batch.step;
     sql.push("SELECT ")
@@ -196,10 +120,8 @@ pub(crate) fn batch_candidates(
         .push(" AND ");
     match batch.shape {
         // Ranges: the batch ends at the `limit`-th row meeting the scan condition.
-        super::BatchShape::Range => scan_condition(sql, tables, step, cutoffs),
-        super::BatchShape::Keys | super::BatchShape::Sweep => {
-            step_condition(sql, tables, step, cutoffs)
-        }
+        BatchShape::Range => scan_condition(sql, tables, step, cutoffs),
+        BatchShape::Keys | BatchShape::Sweep => step_condition(sql, tables, step, cutoffs),
     }
     batch_order(sql, batch.limit);
 }
@@ -348,14 +270,8 @@ pub(crate) fn refresh_token_condition_as_join(
 }
 
 /// `SELECT COUNT(*) FROM <table> t WHERE <deletable condition>`.
-pub(crate) fn count_sql(
-    params: Params,
-    quote: char,
-    tables: &Tables,
-    step: Step,
-    cutoffs: &Cutoffs,
-) -> Sql {
-    let mut sql = Sql::new(params, quote);
+pub(crate) fn count_sql(dialect: Dialect, tables: &Tables, step: Step, cutoffs: &Cutoffs) -> Sql {
+    let mut sql = Sql::new(dialect);
     sql.push("SELECT COUNT(*) FROM ")
         .ident(step.table(tables))
         .push(" t WHERE ");
@@ -382,7 +298,7 @@ mod tests {
         let tables = Tables::default();
         let c = cutoffs(true, true);
         let text = |step| {
-            let mut sql = Sql::new(Params::Dollar, '"');
+            let mut sql = Sql::new(Dialect::Postgres);
             step_condition(&mut sql, &tables, step, &c);
             (sql.text, sql.binds.len())
         };
@@ -419,9 +335,9 @@ mod tests {
         let tables = Tables::default();
         let c = cutoffs(true, true);
         for step in Step::ALL {
-            let mut full = Sql::new(Params::Dollar, '"');
+            let mut full = Sql::new(Dialect::Postgres);
             step_condition(&mut full, &tables, step, &c);
-            let mut scan = Sql::new(Params::Dollar, '"');
+            let mut scan = Sql::new(Dialect::Postgres);
             scan_condition(&mut scan, &tables, step, &c);
             assert!(full.text.starts_with(&scan.text), "{step:?}: {}", scan.text);
             assert_eq!(scan.binds, full.binds[..scan.binds.len()], "{step:?}");
@@ -443,8 +359,7 @@ mod tests {
     fn positional_params_repeat_values() {
         let tables = Tables::default();
         let sql = count_sql(
-            Params::Question,
-            '`',
+            Dialect::MySql,
             &tables,
             Step::ExpiredIdTokens,
             &cutoffs(true, true),
@@ -458,16 +373,14 @@ mod tests {
     fn dry_run_access_tokens_account_for_earlier_steps() {
         let tables = Tables::default();
         let plain = count_sql(
-            Params::NumberedQuestion,
-            '"',
+            Dialect::Sqlite,
             &tables,
             Step::ExpiredAccessTokens,
             &cutoffs(false, false),
         );
         assert!(!plain.text.contains("AND NOT ("), "{}", plain.text);
         let full = count_sql(
-            Params::NumberedQuestion,
-            '"',
+            Dialect::Sqlite,
             &tables,
             Step::ExpiredAccessTokens,
             &cutoffs(true, true),
