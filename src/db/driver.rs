@@ -28,6 +28,9 @@ pub trait Driver: Database {
 
     fn timestamp(at: Option<DateTime<Utc>>) -> Self::Timestamp;
 
+    /// How many rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+
     /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
     fn insert<'e>(
         pool: &'e Pool<Self>,
@@ -64,11 +67,11 @@ pub trait Run: Driver {
         sql: &'e Sql,
     ) -> impl Future<Output = Result<Option<bool>, sqlx::Error>> + Send + 'e;
 
-    /// Runs the statement, discarding any rows.
+    /// Runs the statement, discarding any rows; returns how many rows it changed.
     fn execute<'e>(
         conn: &'e mut Self::Connection,
         sql: &'e Sql,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'e;
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'e;
 
     /// Runs a statement without values as plain text (no prepared statement), as session
     /// settings are run.
@@ -135,9 +138,8 @@ where
         DB::query(sql).fetch_one(conn).await?.try_get(0)
     }
 
-    async fn execute<'e>(conn: &'e mut DB::Connection, sql: &'e Sql) -> Result<(), sqlx::Error> {
-        DB::query(sql).execute(conn).await?;
-        Ok(())
+    async fn execute<'e>(conn: &'e mut DB::Connection, sql: &'e Sql) -> Result<u64, sqlx::Error> {
+        Ok(DB::rows_affected(&DB::query(sql).execute(conn).await?))
     }
 
     async fn execute_text<'e>(

@@ -5,6 +5,7 @@
 //! every backend — URL handling, table names, which DOT columns a database has and what DOT writes
 //! into each — lives here; `sqlite.rs`, `postgres.rs` and `mysql.rs` hold only dialect.
 
+mod batch;
 mod driver;
 mod error;
 mod lock;
@@ -495,6 +496,10 @@ pub trait Store: Send + Sync {
         {
             Ok(id) => Ok(id),
             Err(e) if error::is_unique_violation(&e) => Err(InsertError::DuplicateClientId),
+            // The INSERT succeeded but the id it returned (PostgreSQL) is not a bigint.
+            Err(e @ sqlx::Error::ColumnDecode { .. }) => Err(anyhow::Error::new(e)
+                .context("reading the new application's id")
+                .into()),
             Err(e) => Err(anyhow::Error::new(e)
                 .context(format!("inserting into {table}"))
                 .into()),

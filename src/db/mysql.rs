@@ -16,9 +16,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sha2::Digest;
 use sqlx::migrate::Migrator;
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
-use sqlx::{Connection, MySql, Row};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlQueryResult};
+use sqlx::{MySql, Row};
 
+use super::batch::WriteBatch;
 use super::driver::{Driver, Queries, Run};
 use super::lock::{LockSpec, SessionLock};
 use super::predicates;
@@ -94,34 +95,22 @@ impl MySqlStore {
             return Ok(BatchOutcome::NONE_LEFT);
         };
 
-        let write_started = std::time::Instant::now();
-        let mut tx = conn
-            .begin()
-            .await
-            .context("starting the batch transaction")?;
-        if step.deletes_refresh_tokens() {
-            MySql::query(&self.set_null_sql(cutoffs, step, &rows))
-                .execute(&mut *tx)
-                .await
-                .with_context(|| {
-                    format!(
-                        "nulling {}.source_refresh_token_id",
-                        self.tables.access_token
-                    )
-                })?;
-        }
-        let deleted = MySql::query(&self.delete_sql(cutoffs, step, &rows))
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("deleting a batch from {table}"))?
-            .rows_affected();
-        tx.commit().await.context("committing the batch")?;
+        let write = WriteBatch {
+            step,
+            tables: &self.tables,
+            begin: "BEGIN",
+            set_null: step
+                .deletes_refresh_tokens()
+                .then(|| self.set_null_sql(cutoffs, step, &rows)),
+            delete: self.delete_sql(cutoffs, step, &rows),
+        };
+        let (deleted, locked) = write.run::<MySql>(&mut conn).await?;
         Ok(BatchOutcome {
             candidates: ids.len() as u64,
             deleted,
             first_id: Some(rows.first_id),
             last_id: Some(rows.last_id),
-            locked: write_started.elapsed(),
+            locked,
         })
     }
 
@@ -136,11 +125,8 @@ impl MySqlStore {
             // token; when few have expired (a daily run) that read is almost all wasted
             // (measured at 1M tokens, steady mix: 1.03 s against 0.23 s).
             // The condition as a join on `a`; the join itself is written here, `a` first.
-            let mut join_to_a = Sql::new(Dialect::MySql);
-            let mut condition = Sql::new(Dialect::MySql);
-            predicates::refresh_token_condition_as_join(
-                &mut join_to_a,
-                &mut condition,
+            let (_, condition) = predicates::refresh_token_condition_as_join(
+                Dialect::MySql,
                 tables,
                 batch.step,
                 cutoffs,
@@ -165,15 +151,8 @@ impl MySqlStore {
     /// below lose their link, and they cannot change before the DELETE.
     fn set_null_sql(&self, cutoffs: &Cutoffs, step: Step, rows: &BatchRows) -> Sql {
         let tables = &self.tables;
-        let mut joins = Sql::new(Dialect::MySql);
-        let mut condition = Sql::new(Dialect::MySql);
-        predicates::refresh_token_condition_as_join(
-            &mut joins,
-            &mut condition,
-            tables,
-            step,
-            cutoffs,
-        );
+        let (joins, condition) =
+            predicates::refresh_token_condition_as_join(Dialect::MySql, tables, step, cutoffs);
         let mut sql = Sql::new(Dialect::MySql);
         // STRAIGHT_JOIN: the batch's refresh tokens drive, every other table is a key
         // lookup. Left to itself the optimizer may scan (and, with locking reads, lock) a
@@ -266,6 +245,10 @@ impl Driver for MySql {
 
     fn timestamp(at: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
         at.map(|t| t.naive_utc())
+    }
+
+    fn rows_affected(done: &MySqlQueryResult) -> u64 {
+        done.rows_affected()
     }
 
     async fn insert<'e>(pool: &'e MySqlPool, sql: &'e Sql) -> Result<i64, sqlx::Error> {

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgQueryResult};
 use sqlx::{Executor, Postgres, Row};
 
 use super::driver::{Driver, Queries, Run};
@@ -205,6 +205,10 @@ impl Driver for Postgres {
 
     fn timestamp(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
         at
+    }
+
+    fn rows_affected(done: &PgQueryResult) -> u64 {
+        done.rows_affected()
     }
 
     async fn insert<'e>(pool: &'e PgPool, sql: &'e Sql) -> Result<i64, sqlx::Error> {

@@ -12,9 +12,12 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, Sqlite};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+};
+use sqlx::Sqlite;
 
+use super::batch::WriteBatch;
 use super::driver::{Driver, Queries, Run};
 use super::lock::FileLock;
 use super::predicates;
@@ -95,6 +98,10 @@ impl Driver for Sqlite {
         at.map(django_text)
     }
 
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
     async fn insert<'e>(pool: &'e SqlitePool, sql: &'e Sql) -> Result<i64, sqlx::Error> {
         Ok(Sqlite::query(sql).execute(pool).await?.last_insert_rowid())
     }
@@ -165,7 +172,6 @@ impl SqliteStore {
         after_id: i64,
         limit: u64,
     ) -> Result<BatchOutcome> {
-        let table = step.table(&self.tables);
         // Everything on one connection: the scratch table is private to it.
         let mut conn = self.pool.acquire().await.context("connecting")?;
         let candidates = self
@@ -182,36 +188,24 @@ impl SqliteStore {
         .await
         .context("reading the batch's last id")?;
 
-        // One short write transaction; BEGIN IMMEDIATE takes the write lock up front instead of
-        // failing with SQLITE_BUSY when a read transaction is upgraded.
-        let write_started = std::time::Instant::now();
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting the batch transaction")?;
-        if step.deletes_refresh_tokens() {
-            Sqlite::query(&self.set_null_sql(step, cutoffs))
-                .execute(&mut *tx)
-                .await
-                .with_context(|| {
-                    format!(
-                        "nulling {}.source_refresh_token_id",
-                        self.tables.access_token
-                    )
-                })?;
-        }
-        let deleted = Sqlite::query(&self.delete_sql(step, cutoffs))
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("deleting a batch from {table}"))?
-            .rows_affected();
-        tx.commit().await.context("committing the batch")?;
+        let write = WriteBatch {
+            step,
+            tables: &self.tables,
+            // BEGIN IMMEDIATE takes the write lock up front instead of failing with SQLITE_BUSY
+            // when a read transaction is upgraded.
+            begin: "BEGIN IMMEDIATE",
+            set_null: step
+                .deletes_refresh_tokens()
+                .then(|| self.set_null_sql(step, cutoffs)),
+            delete: self.delete_sql(step, cutoffs),
+        };
+        let (deleted, locked) = write.run::<Sqlite>(&mut conn).await?;
         Ok(BatchOutcome {
             candidates,
             deleted,
             first_id: None,
             last_id,
-            locked: write_started.elapsed(),
+            locked,
         })
     }
 
