@@ -2,11 +2,11 @@
 //! on a pool or on a connection.
 //!
 //! A backend states only what its driver does differently ([`Driver`]): its dialect, the Rust
-//! type a timestamp is bound as, how an INSERT reports the new id. [`Run`] is the rest, for any
-//! driver. The trait bounds sqlx needs for that are written once, on `Run`'s blanket
-//! implementation, so code over "any backend" (the store's common verbs, the session lock) needs
-//! only `DB: Run`. [`Queries`] is the object-safe face of a pool that [`super::Store`]'s common
-//! verbs run on.
+//! type a timestamp is bound as, how it reports the rows a statement changed and the id an
+//! INSERT made. [`Run`] is the rest, for any driver. The trait bounds sqlx needs for that are
+//! written once, on `Run`'s blanket implementation, so code over "any backend" (the store's
+//! common verbs, the session lock) needs only `DB: Run`. [`Queries`] is the object-safe face of
+//! a pool that [`super::Store`]'s common verbs run on.
 
 use std::future::Future;
 
@@ -155,13 +155,13 @@ where
 #[async_trait]
 pub trait Queries: Send + Sync {
     fn dialect(&self) -> Dialect;
-    /// [`Run::exists`].
+    /// Whether the statement returns a row.
     async fn exists(&self, sql: &Sql) -> Result<bool, sqlx::Error>;
-    /// [`Run::fetch_i64`].
+    /// The first column of the one row the statement returns.
     async fn fetch_i64(&self, sql: &Sql) -> Result<i64, sqlx::Error>;
-    /// [`Run::fetch_columns`].
+    /// A catalogue query's rows of (name, NOT NULL, has a default).
     async fn fetch_columns(&self, sql: &Sql) -> Result<Vec<ColumnInfo>, sqlx::Error>;
-    /// [`Driver::insert`].
+    /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
     async fn insert(&self, sql: &Sql) -> Result<i64, sqlx::Error>;
 }
 

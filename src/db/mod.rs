@@ -2,8 +2,17 @@
 //!
 //! Commands never see SQL. They open a [`Store`] from a database URL (the backend is chosen once,
 //! from the URL scheme) and call verbs such as [`Store::insert_application`]. What is common to
-//! every backend — URL handling, table names, which DOT columns a database has and what DOT writes
-//! into each — lives here; `sqlite.rs`, `postgres.rs` and `mysql.rs` hold only dialect.
+//! every backend lives here: table names, which DOT columns a database has and what DOT writes
+//! into each, and, as default methods of [`Store`], every verb that differs between backends
+//! only in dialect. Those are built as [`Sql`] for a [`Dialect`] (`sql.rs`) and run on the
+//! backend's pool through [`Queries`] (`driver.rs`, the sqlx glue written once for all drivers).
+//!
+//! Beside it: DOT's deletion conditions (`predicates.rs`), the run locks (`lock.rs`), what a
+//! failure means for a retry (`error.rs`), the connection set-up PostgreSQL and MySQL share
+//! (`server.rs`), the write transaction of a batch read beforehand (`batch.rs`), database URLs
+//! (`url.rs`). `sqlite.rs`, `postgres.rs` and `mysql.rs` hold only what is theirs: connect
+//! options, catalogue query and migrations, session settings, lock names, and the batch
+//! statements, tuned per backend (BENCHMARKS.md).
 
 mod batch;
 mod driver;

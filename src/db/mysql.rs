@@ -1,4 +1,4 @@
-//! MySQL/MariaDB dialect: naive UTC `datetime(6)`, `information_schema`, `?` placeholders,
+//! MySQL/MariaDB: naive UTC `datetime(6)`, `information_schema`, `?` placeholders,
 //! backtick quoting. MariaDB ≥ 10.7 gets the migration set with native `uuid` columns, as
 //! Django 5 creates there.
 //!

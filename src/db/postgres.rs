@@ -1,4 +1,4 @@
-//! PostgreSQL dialect: `timestamptz`, catalogue lookups through `to_regclass`, `$n` placeholders.
+//! PostgreSQL: `timestamptz`, catalogue lookups through `to_regclass`, `$n` placeholders.
 //!
 //! Cleanup batches ([`BatchShape`]). *Keys*: one statement; a CTE takes the next candidates
 //! meeting the step's condition by primary key, and a data-modifying CTE deletes those ids that
@@ -34,7 +34,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// bigint, visible in `pg_locks` (locktype 'advisory', classid 1868658036, objid 1751348332).
 pub const CLEANUP_LOCK_KEY: i64 = 0x6f61_7574_6863_746c;
 
-/// Session settings: none by default; for cleanup batches these.
+/// Session settings for cleanup batches (nothing else needs any).
 ///
 /// - `lock_timeout`: a batch that meets a row the server holds backs off and retries instead of
 ///   queueing (and making the server queue behind the locks it already holds).

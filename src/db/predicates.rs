@@ -1,10 +1,10 @@
 //! DOT 3.4.1's `clear_expired()` conditions (§2.3), written once for every dialect.
 //!
-//! Each backend composes its own batch statements (a CTE on PostgreSQL, a scratch table on SQLite,
-//! an id range or list on MySQL) around these conditions, so the predicates and boundaries that decide which rows
-//! go (`<=` for steps 1 and 3, `<` for steps 4-6) exist in exactly one place. Cutoffs are bound,
-//! never interpolated; each backend binds them in its native type. Table names are validated
-//! identifiers and are quoted here.
+//! Each backend composes its own batch statements (a CTE on PostgreSQL, a scratch table on
+//! SQLite, an id range or list on MySQL) around these conditions, so the predicates and
+//! boundaries that decide which rows go (`<=` for steps 1 and 3, `<` for steps 4-6) exist in
+//! exactly one place. Cutoffs are bound, never interpolated; each backend binds them in its
+//! native type. Table names are validated identifiers and are quoted here.
 //!
 //! Aliases: the step's own table is always `t`; subqueries use `r` (refresh tokens) and `a`
 //! (access tokens).

@@ -1,4 +1,4 @@
-//! SQLite dialect: Django's text datetimes, `pragma_table_info`, `?` placeholders.
+//! SQLite: Django's text datetimes, `pragma_table_info`, `?n` placeholders.
 //!
 //! Cleanup batches: the candidate ids are collected into a connection-private TEMP table by one
 //! read (outside the write lock, so a long scan never blocks the server's writers), then one
