@@ -53,9 +53,13 @@ impl Failure {
         }
     }
 
-    /// DOT's validation reports are printed as DOT prints them, without `error: `.
-    fn is_dot_report(&self) -> bool {
-        matches!(self, Failure::Invalid(_) | Failure::ClientIdTaken(_))
+    /// Printed as they are, without `error: `: DOT's validation reports as DOT prints them, and
+    /// the abort notice, which reads as the signal notes before it (`oauthctl: SIGINT …`).
+    fn prints_as_is(&self) -> bool {
+        matches!(
+            self,
+            Failure::Invalid(_) | Failure::ClientIdTaken(_) | Failure::Aborted(_)
+        )
     }
 }
 
@@ -75,10 +79,11 @@ pub fn exit_code(result: &anyhow::Result<Outcome>) -> u8 {
     }
 }
 
-/// An error as the one text printed on stderr: DOT's report as is, anything else `error: …`.
+/// An error as the one text printed on stderr: DOT's report or the abort notice as is, anything
+/// else `error: …`.
 pub fn render(error: &anyhow::Error) -> String {
     match failure(error) {
-        Some(failure) if failure.is_dot_report() => failure.to_string(),
+        Some(failure) if failure.prints_as_is() => failure.to_string(),
         _ => format!("error: {}", message(error)),
     }
 }

@@ -3,20 +3,17 @@
 //! The binary is a thin shell around [`run`]: it parses the command line into [`Cli`], runs the
 //! chosen command and turns the outcome into one of the documented exit codes ([`error`]).
 //!
-//! Layout: [`cli`] and [`commands`] are the only modules that know clap; [`cleanup`] is the
+//! Layout: [`cli`] and [`commands`] are the only modules that know clap; [`cleartokens`] is the
 //! cleartokens process, [`application`] createapplication's rules, [`django`] the Python and
 //! Django behaviour both reproduce, [`db`] the store (all SQL), [`shell`] all output.
 
 pub mod application;
-pub mod cleanup;
+pub mod cleartokens;
 pub mod cli;
-pub mod clock;
 pub mod commands;
 pub mod db;
+pub mod django;
 pub mod error;
-pub mod generate;
-pub mod hashing;
-pub mod pyrepr;
 pub mod shell;
 pub mod uri_validator;
 

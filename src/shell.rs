@@ -55,7 +55,8 @@ impl Shell {
 
     /// Draws `line` in place of the last progress line (a terminal only; callers check).
     pub fn progress(&self, line: impl Display) {
-        let mut err = anstream::stderr().lock();
+        // Plain stderr: the line-clearing escape must reach the terminal even with colour off.
+        let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K{line}");
         let _ = err.flush();
         self.progress_drawn.store(true, Ordering::Relaxed);

@@ -4,8 +4,11 @@
 #
 # It makes sure PostgreSQL (127.0.0.1:5432, user postgres, trust auth) and MariaDB (127.0.0.1:3306,
 # root, empty password) are running — installing them with apt-get when they are missing and we are
-# root — and then runs `cargo test`. A server that cannot be reached fails the run; no backend is
-# ever skipped. Extra arguments go to `cargo test` (e.g. `bash tests/run.sh --test createapplication`).
+# root — checks formatting and lints (`cargo fmt --check`, `cargo clippy -D warnings`), and then
+# runs `cargo test` with OAUTHCTL_TEST_REQUIRE_ALL=1: a server, private-server binary or Python
+# venv that is missing fails the run; nothing is ever skipped. (A plain `cargo test` skips what the
+# machine lacks and says so in one note.) Extra arguments go to `cargo test`, e.g.
+# `bash tests/run.sh cleartokens::` or `bash tests/run.sh sqlite`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,7 +77,19 @@ ensure_server_binaries() {
   fi
 }
 
+# rustfmt and clippy come with rustup's default profile; a minimal toolchain may lack them.
+ensure_cargo_component() {  # $1: cargo subcommand, $2: rustup component
+  cargo "$1" --version >/dev/null 2>&1 && return 0
+  if command -v rustup >/dev/null; then
+    log "installing the $2 component"; rustup component add "$2"
+  else
+    log "cargo $1 is required (rustup component $2)"; return 1
+  fi
+}
+
 command -v cargo >/dev/null || { log "cargo is required (Rust toolchain)"; exit 1; }
+ensure_cargo_component fmt rustfmt
+ensure_cargo_component clippy clippy
 command -v pg_isready >/dev/null || apt_install postgresql-client
 command -v mariadb >/dev/null || apt_install mariadb-client
 ensure_postgres
@@ -82,5 +97,12 @@ ensure_mariadb
 ensure_server_binaries
 ensure_python
 
+log "checking formatting"
+cargo fmt --all --check
+log "running clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+# Every test runs: a missing server, server binary or venv is a failure, not a skip.
+export OAUTHCTL_TEST_REQUIRE_ALL=1
 log "running the test suite"
 cargo test --locked "$@"

@@ -3,15 +3,16 @@
 //!
 //! The six steps, their predicates and settings are DOT's; the command adds a dry run, JSON
 //! output, a time budget, graceful signals and a per-database run lock. The work itself is
-//! [`crate::cleanup`]; this module only wires arguments, the database and the exit code.
+//! [`crate::cleartokens`]; this module only maps the arguments, opens the database and turns the
+//! summary into an [`Outcome`].
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 
-use crate::cleanup::{self, Format, RawSettings, RunOptions, Settings, StopReason, StopSignal};
+use crate::cleartokens::report::{self, Format, Output, StopReason};
+use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings};
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::clock;
 use crate::db::{self, OpenMode};
-use crate::error::{Failure, Outcome};
+use crate::error::Outcome;
 use crate::shell::Shell;
 
 #[derive(clap::Args, Debug)]
@@ -77,132 +78,77 @@ pub struct Args {
 }
 
 impl Args {
+    /// Each DOT setting from its flag, else from the environment variable of DOT's name.
     fn raw_settings(&self) -> RawSettings {
         RawSettings {
-            refresh_token_expire_seconds: cleanup::pick(
+            refresh_token_expire_seconds: pick(
                 self.refresh_token_expire_seconds.as_deref(),
                 "--refresh-token-expire-seconds",
                 "REFRESH_TOKEN_EXPIRE_SECONDS",
             ),
-            refresh_token_grace_period_seconds: cleanup::pick(
+            refresh_token_grace_period_seconds: pick(
                 self.refresh_token_grace_period_seconds.as_deref(),
                 "--refresh-token-grace-period-seconds",
                 "REFRESH_TOKEN_GRACE_PERIOD_SECONDS",
             ),
-            refresh_token_reuse_protection: cleanup::pick(
+            refresh_token_reuse_protection: pick(
                 self.reuse_protection.then_some("true"),
                 "--reuse-protection",
                 "REFRESH_TOKEN_REUSE_PROTECTION",
             ),
-            batch_size: cleanup::pick(
+            batch_size: pick(
                 self.batch_size.as_deref(),
                 "--batch-size",
                 "CLEAR_EXPIRED_TOKENS_BATCH_SIZE",
             ),
-            batch_interval: cleanup::pick(
+            batch_interval: pick(
                 self.batch_interval.as_deref(),
                 "--batch-interval",
                 "CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL",
             ),
         }
     }
+
+    fn raw_plan(&self) -> RawPlan {
+        RawPlan {
+            settings: self.raw_settings(),
+            max_duration: self.max_duration.clone(),
+            lock_budget: self.lock_budget.clone(),
+            dry_run: self.dry_run,
+        }
+    }
+
+    fn format(&self) -> Format {
+        match self.format {
+            OutputFormat::Text => Format::Text,
+            OutputFormat::Json => Format::Json,
+        }
+    }
 }
 
+/// `oauthctl cleartokens`: exit 0 when every step is done, 4 when it stopped early.
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     // Everything that can be wrong with the request is found before the database is touched.
-    let settings = Settings::resolve(&args.raw_settings())?;
-    let max_duration = match args
-        .max_duration
-        .as_deref()
-        .filter(|t| !t.trim().is_empty())
-    {
-        None => None,
-        Some(text) => match cleanup::parse_duration(text) {
-            Some(d) if !d.is_zero() => Some(d),
-            _ => bail!(Failure::Usage(format!(
-                "--max-duration must be a positive duration such as 90s, 10m or 1h: got {}",
-                crate::pyrepr::repr_str(text)
-            ))),
-        },
-    };
-    let lock_budget = match cleanup::parse_duration(&args.lock_budget) {
-        Some(d) if d.is_zero() => None,
-        Some(d) if d <= std::time::Duration::from_secs(3_600) => Some(d),
-        _ => bail!(Failure::Usage(format!(
-            "--lock-budget must be a number of seconds from 0 (off) to 3600, such as 0.5: got {}",
-            crate::pyrepr::repr_str(&args.lock_budget)
-        ))),
-    };
-    let now = clock::now().map_err(|e| Failure::Usage(format!("{e:#}")))?;
-    let cutoffs = settings.cutoffs(now)?;
+    let plan = Plan::resolve(&args.raw_plan())?;
     let url = global.database_url()?;
     let tables = global.tables()?;
-
-    if settings.refresh_token_expire.is_none() {
-        shell.warn(cleanup::EXPIRY_UNSET_WARNING);
-    }
+    report::warn_settings(shell, &plan.settings);
 
     let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
     let t = store.tables().clone();
     for table in [&t.refresh_token, &t.access_token, &t.id_token, &t.grant] {
         db::require_table(store.as_ref(), &url, table).await?;
     }
-    let stop = StopSignal::install().context("installing signal handlers")?;
 
-    // A dry run changes nothing: it needs no lock and may run beside a real run.
-    let mut lock = if args.dry_run {
-        None
-    } else {
-        let lock = store.acquire_cleanup_lock().await?;
-        store.prepare_cleanup().await?;
-        Some(lock)
+    let output = Output {
+        format: args.format(),
+        progress: Output::progress_wanted(global.verbose, shell),
     };
-    tracing::info!(
-        database = %url.redacted(),
-        lock = lock.as_ref().map(|l| l.describe()).unwrap_or_default(),
-        now = %now,
-        refresh_revoked_at = ?cutoffs.refresh_revoked_at,
-        refresh_expire_at = ?cutoffs.refresh_expire_at,
-        batch_size = settings.batch_size,
-        "cleartokens starting"
-    );
-
-    let options = RunOptions {
-        settings,
-        cutoffs,
-        max_duration,
-        lock_budget,
-        dry_run: args.dry_run,
-        format: if args.format.is_json() {
-            Format::Json
-        } else {
-            Format::Text
-        },
-        progress: RunOptions::progress_wanted(global.verbose),
-    };
-    let outcome = cleanup::run(store.as_ref(), lock.as_mut(), &stop, &options).await;
-    if let Some(lock) = lock {
-        if let Err(e) = lock.release().await {
-            tracing::warn!("{}", crate::error::message(&e));
-        }
-    }
-    let report = outcome?;
-
-    if args.format.is_json() {
-        shell.json(&report)?;
-    }
-    match report.stop_reason {
-        StopReason::Completed => Ok(Outcome::Done),
-        reason => {
-            let why = match reason {
-                StopReason::MaxDuration => "--max-duration reached",
-                _ => "signal received",
-            };
-            shell.note(format_args!(
-                "cleartokens stopped early ({why}): {} rows deleted in {} finished batches; work remains, run it again to continue",
-                report.deleted_total, report.batches
-            ));
-            Ok(Outcome::Stopped)
-        }
-    }
+    let summary =
+        crate::cleartokens::clear(store.as_ref(), &plan, output, &url.redacted(), shell).await?;
+    report::finish(shell, &summary, output.format)?;
+    Ok(match summary.stop_reason {
+        StopReason::Completed => Outcome::Done,
+        StopReason::MaxDuration | StopReason::Signal => Outcome::Stopped,
+    })
 }

@@ -5,18 +5,16 @@
 //! file or an environment variable (kept out of argv), `--if-not-exists`, JSON output, and exit
 //! codes that tell a bad request (2) from an existing client id (3).
 
-use std::io::Read;
-
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
-use crate::application::{self, Candidate, Lookups, Policy, UserRef};
+use crate::application::credentials::{self, SecretSource};
+use crate::application::{self, Candidate, Created, Hasher, Policy, Request};
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::db::{self, InsertError, NewApplication, OpenMode, Store};
-use crate::error::{Failure, Outcome};
-use crate::hashing::{self, Hasher};
+use crate::db::{self, OpenMode};
+use crate::django::{self, clock};
+use crate::error::{self, Failure, Outcome};
 use crate::shell::Shell;
-use crate::{clock, generate};
 
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("secret_source").multiple(false))]
@@ -79,7 +77,7 @@ pub struct Args {
     /// How to hash the secret: argon2 (Django's Argon2PasswordHasher; needs argon2-cffi in the
     /// deployment) or pbkdf2_sha256 (works on every Django)
     #[arg(long, value_enum, env = "OAUTHCTL_HASHER", default_value = "argon2")]
-    pub hasher: Hasher,
+    pub hasher: HasherChoice,
 
     /// If --client-id already exists, report it and exit 0 without changing anything
     #[arg(long, requires = "client_id")]
@@ -98,21 +96,34 @@ pub struct Args {
     pub allowed_redirect_uri_schemes: String,
 
     /// Allow a leading * wildcard in redirect URI hosts (DOT's ALLOW_URI_WILDCARDS)
-    #[arg(long, env = "ALLOW_URI_WILDCARDS", value_parser = parse_flag, default_value = "false", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "ALLOW_URI_WILDCARDS", value_parser = bool_setting, default_value = "false", num_args = 0..=1, default_missing_value = "true")]
     pub allow_uri_wildcards: bool,
 }
 
-/// A Django-style boolean setting from the environment: empty counts as unset (false).
-fn parse_flag(text: &str) -> Result<bool, String> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "" | "0" | "false" | "no" | "off" => Ok(false),
-        "1" | "true" | "yes" | "on" => Ok(true),
-        _ => Err("expected true or false".into()),
+/// A Django boolean setting as a flag value (`--allow-uri-wildcards=false`, `ALLOW_URI_WILDCARDS`).
+fn bool_setting(text: &str) -> Result<bool, &'static str> {
+    django::settings::parse_bool(text).ok_or("expected true or false")
+}
+
+/// `--hasher`: the names Django gives its hashers.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HasherChoice {
+    Argon2,
+    #[value(name = "pbkdf2_sha256")]
+    Pbkdf2Sha256,
+}
+
+impl From<HasherChoice> for Hasher {
+    fn from(choice: HasherChoice) -> Hasher {
+        match choice {
+            HasherChoice::Argon2 => Hasher::Argon2,
+            HasherChoice::Pbkdf2Sha256 => Hasher::Pbkdf2Sha256,
+        }
     }
 }
 
 #[derive(Serialize)]
-struct Created<'a> {
+struct CreatedJson<'a> {
     id: i64,
     client_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,74 +133,73 @@ struct Created<'a> {
 }
 
 #[derive(Serialize)]
-struct Existing<'a> {
+struct ExistingJson<'a> {
     client_id: &'a str,
     created: bool,
 }
 
-/// DOT keeps an option only when it is non-empty; an empty one falls back to the model default.
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.filter(|v| !v.is_empty())
+pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
+    let url = global.database_url()?;
+    let tables = global.tables()?;
+    let request = request(&args)?;
+    let client_id = request.candidate.client_id.clone();
+    let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
+    match application::create(store.as_ref(), &url, request).await {
+        Ok(created) => print_created(&created, args.format, shell)?,
+        Err(e) if args.if_not_exists && is_client_id_taken(&e) => {
+            print_existing(&client_id, args.format, shell)?
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(Outcome::Done)
 }
 
-/// The secret from whichever source was named; `None` means "generate one".
-fn read_secret(args: &Args) -> Result<Option<String>> {
-    fn strip_newline(mut text: String) -> String {
-        if text.ends_with('\n') {
-            text.pop();
-            if text.ends_with('\r') {
-                text.pop();
-            }
-        }
-        text
-    }
-    fn require_content(text: String, source: &str) -> Result<String> {
-        if text.is_empty() {
-            bail!(Failure::Usage(format!("the client secret from {source} is empty; give a non-empty secret or omit the option to generate one")));
-        }
-        if text.contains(['\n', '\r', '\0']) {
-            bail!(Failure::Usage(format!("the client secret from {source} spans several lines or contains NUL; give a single line")));
-        }
-        Ok(text)
-    }
+fn is_client_id_taken(error: &anyhow::Error) -> bool {
+    matches!(error::failure(error), Some(Failure::ClientIdTaken(_)))
+}
+
+/// DOT keeps an option only when it is non-empty; an empty one falls back to the model default.
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.is_empty())
+}
+
+/// The flags as a domain request: the secret read from its source (or generated), DOT's
+/// fallbacks for empty options, the settings that change validation.
+fn request(args: &Args) -> Result<Request> {
+    let given_secret = secret_source(args).map_or(Ok(None), |source| source.read())?;
+    let secret_generated = given_secret.is_none();
+    let candidate = Candidate {
+        client_id: non_empty(&args.client_id).unwrap_or_else(credentials::client_id),
+        user: non_empty(&args.user),
+        redirect_uris: non_empty(&args.redirect_uris).unwrap_or_default(),
+        post_logout_redirect_uris: non_empty(&args.post_logout_redirect_uris).unwrap_or_default(),
+        client_type: args.client_type.clone(),
+        authorization_grant_type: args.authorization_grant_type.clone(),
+        client_secret: given_secret.unwrap_or_else(credentials::client_secret),
+        hash_client_secret: !args.no_hash_client_secret,
+        name: non_empty(&args.name).unwrap_or_default(),
+        algorithm: non_empty(&args.algorithm).unwrap_or_default(),
+    };
+    Ok(Request {
+        candidate,
+        secret_generated,
+        skip_authorization: args.skip_authorization,
+        hasher: args.hasher.into(),
+        policy: policy(args),
+        created: clock::now()?,
+    })
+}
+
+fn secret_source(args: &Args) -> Option<SecretSource> {
     if args.client_secret_stdin {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut bytes)
-            .context("reading the client secret from standard input")?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Failure::Usage("the client secret on standard input is not valid UTF-8".into())
-        })?;
-        return require_content(strip_newline(text), "standard input").map(Some);
+        Some(SecretSource::Stdin)
+    } else if let Some(path) = &args.client_secret_file {
+        Some(SecretSource::File(path.clone()))
+    } else if let Some(var) = &args.client_secret_env {
+        Some(SecretSource::Env(var.clone()))
+    } else {
+        args.client_secret.clone().map(SecretSource::Argument)
     }
-    if let Some(path) = &args.client_secret_file {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading the client secret file {}", path.display()))?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            Failure::Usage(format!(
-                "the client secret file {} is not valid UTF-8",
-                path.display()
-            ))
-        })?;
-        return require_content(strip_newline(text), &format!("file {}", path.display())).map(Some);
-    }
-    if let Some(var) = &args.client_secret_env {
-        let text = match std::env::var(var) {
-            Ok(text) => text,
-            Err(std::env::VarError::NotPresent) => {
-                bail!(Failure::Usage(format!(
-                    "environment variable {var} (from --client-secret-env) is not set"
-                )))
-            }
-            Err(std::env::VarError::NotUnicode(_)) => {
-                bail!(Failure::Usage(format!(
-                    "environment variable {var} is not valid UTF-8"
-                )))
-            }
-        };
-        return require_content(text, &format!("environment variable {var}")).map(Some);
-    }
-    Ok(non_empty(args.client_secret.clone()))
 }
 
 fn policy(args: &Args) -> Policy {
@@ -207,99 +217,19 @@ fn policy(args: &Args) -> Policy {
     }
 }
 
-pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
-    let url = global.database_url()?;
-    let tables = global.tables()?;
-    let given_secret = read_secret(&args)?;
-    let secret_was_generated = given_secret.is_none();
-    let client_id = non_empty(args.client_id.clone()).unwrap_or_else(generate::client_id);
-    let candidate = Candidate {
-        client_id: client_id.clone(),
-        user: non_empty(args.user.clone()),
-        redirect_uris: non_empty(args.redirect_uris.clone()).unwrap_or_default(),
-        post_logout_redirect_uris: non_empty(args.post_logout_redirect_uris.clone())
-            .unwrap_or_default(),
-        client_type: args.client_type.clone(),
-        authorization_grant_type: args.authorization_grant_type.clone(),
-        client_secret: given_secret.unwrap_or_else(generate::client_secret),
-        hash_client_secret: !args.no_hash_client_secret,
-        name: non_empty(args.name.clone()).unwrap_or_default(),
-        algorithm: non_empty(args.algorithm.clone()).unwrap_or_default(),
-    };
-    let policy = policy(&args);
-
-    let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
-    let columns = db::require_table(store.as_ref(), &url, &store.tables().application).await?;
-    let has_hash_flag = columns.iter().any(|c| c.name == "hash_client_secret");
-    if args.no_hash_client_secret && !has_hash_flag {
-        bail!(Failure::Usage(format!(
-            "--no-hash-client-secret needs DOT ≥ 2.4 (column hash_client_secret); table {} does not have it",
-            store.tables().application
-        )));
-    }
-
-    let lookups = Lookups {
-        user_exists: check_user(store.as_ref(), &candidate).await?,
-        client_id_taken: store.client_id_exists(&candidate.client_id).await?,
-    };
-    let errors = application::validate(&candidate, &policy, lookups);
-    if !errors.is_empty() {
-        if errors.only_duplicate_client_id() {
-            return duplicate(&args, &candidate.client_id, errors, shell);
-        }
-        bail!(Failure::Invalid(errors));
-    }
-
-    let stored_secret =
-        if candidate.hash_client_secret && !hashing::is_django_hash(&candidate.client_secret) {
-            hashing::make_password(&candidate.client_secret, args.hasher)?
-        } else {
-            candidate.client_secret.clone()
-        };
-    let user_id = match candidate.user.as_deref().map(application::parse_user) {
-        Some(UserRef::Id(id)) => Some(id),
-        _ => None,
-    };
-    let row = NewApplication {
-        client_id: candidate.client_id.clone(),
-        user_id,
-        redirect_uris: candidate.redirect_uris.clone(),
-        post_logout_redirect_uris: candidate.post_logout_redirect_uris.clone(),
-        client_type: candidate.client_type.clone(),
-        authorization_grant_type: candidate.authorization_grant_type.clone(),
-        client_secret: stored_secret,
-        hash_client_secret: candidate.hash_client_secret,
-        name: candidate.name.clone(),
-        skip_authorization: args.skip_authorization,
-        algorithm: candidate.algorithm.clone(),
-        created: clock::now()?,
-    };
-    let id = match store.insert_application(&row).await {
-        Ok(id) => id,
-        // Another run created the same client id between our check and our insert.
-        Err(InsertError::DuplicateClientId) => {
-            let mut errors = application::FieldErrors::default();
-            errors.add("client_id", application::UNIQUE_CLIENT_ID_MESSAGE);
-            return duplicate(&args, &candidate.client_id, errors, shell);
-        }
-        Err(InsertError::Other(e)) => return Err(e),
-    };
-    tracing::info!(id, client_id = %row.client_id, "application created");
-
-    let shown_secret = secret_was_generated.then_some(candidate.client_secret.as_str());
-    match args.format {
-        OutputFormat::Json => {
-            let created = Created {
-                id,
-                client_id: &row.client_id,
-                client_secret: shown_secret,
-                name: &row.name,
-                created: row
-                    .created
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            };
-            shell.json(&created)?;
-        }
+fn print_created(created: &Created, format: OutputFormat, shell: &Shell) -> Result<()> {
+    let row = &created.row;
+    let secret = created.generated_secret.as_deref();
+    match format {
+        OutputFormat::Json => shell.json(&CreatedJson {
+            id: created.id,
+            client_id: &row.client_id,
+            client_secret: secret,
+            name: &row.name,
+            created: row
+                .created
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        }),
         OutputFormat::Text => {
             let label = if row.name.is_empty() {
                 &row.client_id
@@ -309,43 +239,23 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
             shell.out(format_args!(
                 "New application {label} created successfully."
             ))?;
-            if let Some(secret) = shown_secret {
-                shell.out(format_args!("client_secret: {secret}"))?;
+            match secret {
+                Some(secret) => shell.out(format_args!("client_secret: {secret}")),
+                None => Ok(()),
             }
         }
     }
-    Ok(Outcome::Done)
 }
 
-/// `Some(exists)` when `--user` is an id and a users table exists to check it against.
-async fn check_user(store: &dyn Store, candidate: &Candidate) -> Result<Option<bool>> {
-    let Some(UserRef::Id(id)) = candidate.user.as_deref().map(application::parse_user) else {
-        return Ok(None);
-    };
-    if store.table_columns(&store.tables().user).await?.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(store.user_exists(id).await?))
-}
-
-/// The client id is taken: exit 0 with `--if-not-exists`, else a conflict (exit 3).
-fn duplicate(
-    args: &Args,
-    client_id: &str,
-    errors: application::FieldErrors,
-    shell: &Shell,
-) -> Result<Outcome> {
-    if !args.if_not_exists {
-        bail!(Failure::ClientIdTaken(errors));
-    }
-    match args.format {
-        OutputFormat::Json => shell.json(&Existing {
+/// `--if-not-exists` and the client id is taken: say so, change nothing.
+fn print_existing(client_id: &str, format: OutputFormat, shell: &Shell) -> Result<()> {
+    match format {
+        OutputFormat::Json => shell.json(&ExistingJson {
             client_id,
             created: false,
-        })?,
+        }),
         OutputFormat::Text => shell.out(format_args!(
             "Application {client_id} already exists; nothing changed."
-        ))?,
+        )),
     }
-    Ok(Outcome::Done)
 }

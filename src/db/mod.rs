@@ -89,7 +89,7 @@ pub fn validate_identifier(what: &str, name: &str) -> Result<()> {
         bail!(
             crate::error::Failure::Usage(format!(
                 "{what} must be a plain SQL identifier (letters, digits and _, at most 63 characters), got {}",
-                crate::pyrepr::repr_str(&truncate_for_message(name))
+                crate::django::repr::repr_str(&truncate_for_message(name))
             ))
         );
     }
@@ -235,7 +235,7 @@ pub struct BatchRequest {
 }
 
 /// How a batch finds its rows. The cleanup loop picks one per batch from the last batch of the
-/// step ([`BatchShape::next`]): a backlog runs in ranges, a steady-state run by keys.
+/// step ([`crate::cleartokens::batching::next_shape`]): a backlog runs in ranges, a steady-state run by keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchShape {
     /// A step's first batch: [`BatchShape::Keys`], read from the start of the table, so it reads
@@ -252,34 +252,6 @@ pub enum BatchShape {
     /// meeting the full condition. Best where matching rows are dense (a backlog): the
     /// condition's subquery runs once per row and no key is looked up twice.
     Range,
-}
-
-impl BatchShape {
-    /// The shape of the next batch of a step, from how the last one went. A step that needs more
-    /// than its first batch tries ranges; a range that turned out to hold mostly rows that are
-    /// kept (steps 4 and 5, whose scan condition is looser than the full one: in a steady state
-    /// most expired access tokens still belong to a live refresh token) goes back to keys, and
-    /// keys go to ranges again once the matching rows are dense (the candidates filled less than
-    /// twice their count of ids).
-    pub fn next(self, outcome: &BatchOutcome) -> BatchShape {
-        match self {
-            BatchShape::Sweep => BatchShape::Range,
-            BatchShape::Keys => match (outcome.first_id, outcome.last_id) {
-                (Some(first), Some(last))
-                    if outcome.candidates > 0
-                        && (last.saturating_sub(first) as u64)
-                            < outcome.candidates.saturating_mul(2) =>
-                {
-                    BatchShape::Range
-                }
-                _ => BatchShape::Keys,
-            },
-            BatchShape::Range if outcome.deleted.saturating_mul(2) < outcome.candidates => {
-                BatchShape::Keys
-            }
-            BatchShape::Range => BatchShape::Range,
-        }
-    }
 }
 
 /// The "one cleartokens run at a time" lock, held until [`CleanupLock::release`] or drop.

@@ -25,7 +25,7 @@ use super::sql::{Dialect, Sql, Value};
 use super::{
     BatchOutcome, BatchRequest, CleanupLock, Cutoffs, DatabaseUrl, OpenMode, Step, Store, Tables,
 };
-use crate::clock::django_text;
+use crate::django::datetime::django_text;
 
 /// How long a cleanup statement waits for the server's write lock before backing off (Django's
 /// own SQLite default timeout).

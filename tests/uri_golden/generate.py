@@ -14,7 +14,7 @@ netloc, which changes some messages; the port follows the fixed behaviour.
 
 The URIs are generated deterministically (fixed seed), so rerunning with the same Python,
 Django and DOT versions reproduces the file byte for byte. The Rust test
-`tests/uri_validator.rs` asserts that `oauthctl::uri_validator` gives the same outcome and
+`tests/it/uri_validator.rs` asserts that `oauthctl::uri_validator` gives the same outcome and
 the same message for every case.
 """
 

@@ -1,0 +1,274 @@
+//! `cleartokens` as a process, the same on every backend: DOT's six steps in DOT's order, each a
+//! keyset walk of short batches (or, for a dry run, one count), stopping cleanly between batches
+//! on a signal or the time budget.
+//!
+//! - [`settings`]: what a run is asked to do, checked in DOT's words, and its cutoffs;
+//! - [`batching`]: which batch of a step runs next (start, row limit, shape);
+//! - [`retry`]: retrying a batch that failed for a reason that passes;
+//! - [`stop`]: signals and the time budget, and the one stop check;
+//! - [`report`]: DOT's lines, the progress line and the JSON summary.
+//!
+//! The SQL of a batch lives in the backends ([`crate::db::Store::delete_batch`]); this module
+//! only decides which batch runs next and when to stop. The loop sees the store through the
+//! narrow [`Cleaner`] so that it can be tested without a server.
+
+pub mod batching;
+pub mod report;
+pub mod retry;
+pub mod settings;
+pub mod stop;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::time::Instant;
+
+use self::batching::Batching;
+use self::report::{Output, Report, Reporter, StepReport, StepStatus, StopReason, Totals};
+use self::settings::Plan;
+use self::stop::{Signals, Stop};
+use crate::db::{BatchOutcome, BatchRequest, CleanupLock, Cutoffs, ErrorClass, Step, Store};
+use crate::error::Failure;
+use crate::shell::Shell;
+
+/// What the batch loop needs of a store: every [`Store`] is one.
+pub trait Cleaner {
+    /// [`Store::delete_batch`].
+    fn delete_batch(
+        &self,
+        cutoffs: &Cutoffs,
+        batch: BatchRequest,
+    ) -> impl Future<Output = Result<BatchOutcome>>;
+    /// [`Store::count_deletable`].
+    fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> impl Future<Output = Result<u64>>;
+    /// [`Store::classify_error`].
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass;
+}
+
+impl<S: Store + ?Sized> Cleaner for S {
+    async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+        Store::delete_batch(self, cutoffs, batch).await
+    }
+
+    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
+        Store::count_deletable(self, step, cutoffs).await
+    }
+
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
+        Store::classify_error(self, error)
+    }
+}
+
+/// A whole run on an open store: signal handlers, the run lock (not for a dry run, which changes
+/// nothing and may run beside a real run), the steps, the lock's release. `database` names the
+/// database in the log (redacted).
+pub async fn clear(
+    store: &dyn Store,
+    plan: &Plan,
+    output: Output,
+    database: &str,
+    shell: &Shell,
+) -> Result<Report> {
+    let signals = Signals::install().context("installing signal handlers")?;
+    let stop = Stop::new(&signals, shell, None);
+    let mut lock = if plan.dry_run {
+        None
+    } else {
+        let lock = stop.guard(store.acquire_cleanup_lock()).await??;
+        stop.guard(store.prepare_cleanup()).await??;
+        Some(lock)
+    };
+    let cutoffs = &plan.cutoffs;
+    tracing::info!(
+        database = %database,
+        lock = lock.as_ref().map(|l| l.describe()).unwrap_or_default(),
+        now = %cutoffs.now,
+        refresh_revoked_at = ?cutoffs.refresh_revoked_at,
+        refresh_expire_at = ?cutoffs.refresh_expire_at,
+        batch_size = plan.settings.batch_size,
+        "cleartokens starting"
+    );
+    let outcome = run(store, lock.as_deref_mut(), &signals, plan, output, shell).await;
+    if let Err(error) = &outcome {
+        if matches!(crate::error::failure(error), Some(Failure::Aborted(_))) {
+            // Aborting must not wait on the server: the lock goes with its session.
+            return outcome;
+        }
+    }
+    if let Some(lock) = lock {
+        if let Err(e) = stop.guard(lock.release()).await? {
+            tracing::warn!("{}", crate::error::message(&e));
+        }
+    }
+    outcome
+}
+
+/// Runs DOT's six steps (or counts them, for a dry run), printing DOT's lines as each step ends
+/// (text). Returns the summary; its `stop_reason` says whether work remains.
+pub async fn run<C: Cleaner + ?Sized>(
+    store: &C,
+    lock: Option<&mut (dyn CleanupLock + 'static)>,
+    signals: &Signals,
+    plan: &Plan,
+    output: Output,
+    shell: &Shell,
+) -> Result<Report> {
+    let stop = Stop::new(signals, shell, plan.max_duration);
+    let mut run = Run {
+        store,
+        lock,
+        plan,
+        out: Reporter::new(shell, output, plan.dry_run, stop.started()),
+        stop,
+        totals: Totals::default(),
+        stop_reason: StopReason::Completed,
+        last_batch: Duration::ZERO,
+        pause_due: false,
+    };
+    run.out.start(&plan.cutoffs)?;
+    let mut steps = Vec::with_capacity(Step::ALL.len());
+    for step in Step::ALL {
+        let report = run.step(step).await?;
+        run.out.step_done(&report, &plan.cutoffs)?;
+        steps.push(report);
+    }
+    run.out.finish();
+    let duration = run.stop.started().elapsed();
+    Ok(Report::new(
+        plan,
+        steps,
+        run.totals,
+        run.stop_reason,
+        duration,
+    ))
+}
+
+/// The state of a run between its steps and batches.
+struct Run<'a, C: ?Sized> {
+    store: &'a C,
+    lock: Option<&'a mut (dyn CleanupLock + 'static)>,
+    plan: &'a Plan,
+    out: Reporter<'a>,
+    stop: Stop<'a>,
+    totals: Totals,
+    stop_reason: StopReason,
+    /// How long the last batch took: the next is not started unless the budget fits it too.
+    last_batch: Duration,
+    /// Whether the last batch found rows. The interval is a pause between batches, never before
+    /// the first or after the last; it does span steps.
+    pause_due: bool,
+}
+
+impl<C: Cleaner + ?Sized> Run<'_, C> {
+    async fn step(&mut self, step: Step) -> Result<StepReport> {
+        if self.stop_reason != StopReason::Completed {
+            Ok(StepReport::new(step, StepStatus::NotReached))
+        } else if !self.plan.cutoffs.runs(step) {
+            Ok(StepReport::new(step, StepStatus::Skipped))
+        } else if self.plan.dry_run {
+            self.count(step).await
+        } else {
+            self.delete(step).await
+        }
+    }
+
+    /// The stop check before the next batch or count: `Some` ends the run. (`&mut self`, not
+    /// `&self`: a shared borrow of the run held across the wait would need the lock to be
+    /// `Sync`, and the run's future would no longer be `Send`.)
+    async fn stop_before_next(&mut self) -> Result<Option<StopReason>> {
+        let pause = if self.pause_due {
+            self.plan.settings.batch_interval
+        } else {
+            Duration::ZERO
+        };
+        self.stop.before_next(pause, self.last_batch).await
+    }
+
+    /// A dry run's step: one count.
+    async fn count(&mut self, step: Step) -> Result<StepReport> {
+        let mut report = StepReport::new(step, StepStatus::Completed);
+        if let Some(reason) = self.stop_before_next().await? {
+            return Ok(self.stopped(report, reason));
+        }
+        self.out.counting(step);
+        match retry::count(self.store, &self.stop, &self.plan.cutoffs, step).await? {
+            Some(count) => report.would_delete = Some(count),
+            // Stop requested while backing off.
+            None => return Ok(self.stopped(report, StopReason::Signal)),
+        }
+        Ok(report)
+    }
+
+    /// A step's batches, until one comes short or the run stops.
+    async fn delete(&mut self, step: Step) -> Result<StepReport> {
+        let settings = &self.plan.settings;
+        let mut report = StepReport::new(step, StepStatus::Completed);
+        let mut batching = Batching::new(step, settings.batch_size, self.plan.lock_budget);
+        loop {
+            if let Some(reason) = self.stop_before_next().await? {
+                return Ok(self.stopped(report, reason));
+            }
+            let request = batching.request();
+            let started = Instant::now();
+            let lock = self.lock.as_deref_mut();
+            let cutoffs = &self.plan.cutoffs;
+            let Some(outcome) =
+                retry::delete_batch(self.store, lock, &self.stop, cutoffs, request).await?
+            else {
+                // Stop requested while backing off: nothing of this batch committed.
+                return Ok(self.stopped(report, StopReason::Signal));
+            };
+            let more = batching.learn(&outcome);
+            self.record(&mut report, request, &outcome, started.elapsed());
+            if !more {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// A batch finished in `took`: its figures, its log line and the progress line.
+    fn record(
+        &mut self,
+        report: &mut StepReport,
+        request: BatchRequest,
+        outcome: &BatchOutcome,
+        took: Duration,
+    ) {
+        self.last_batch = took;
+        self.totals.record(outcome, took);
+        self.pause_due = outcome.candidates > 0;
+        if outcome.candidates > 0 {
+            report.batches += 1;
+        }
+        report.deleted += outcome.deleted;
+        if outcome.candidates > 0 {
+            tracing::info!(
+                step = ?request.step,
+                batch = report.batches,
+                after_id = request.after_id,
+                candidates = outcome.candidates,
+                deleted = outcome.deleted,
+                seconds = took.as_secs_f64(),
+                locked_seconds = outcome.locked.as_secs_f64(),
+                "batch committed"
+            );
+        } else {
+            tracing::debug!(step = ?request.step, after_id = request.after_id, "no more matching rows");
+        }
+        self.out.batch_done(report);
+    }
+
+    /// The run stops at `report`'s step: partial if some of its batches committed.
+    fn stopped(&mut self, mut report: StepReport, reason: StopReason) -> StepReport {
+        self.stop_reason = reason;
+        report.status = if report.batches > 0 {
+            StepStatus::Partial
+        } else {
+            StepStatus::NotReached
+        };
+        report
+    }
+}
