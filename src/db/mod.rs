@@ -2,19 +2,42 @@
 //!
 //! Commands never see SQL. They open a [`Store`] from a database URL (the backend is chosen once,
 //! from the URL scheme) and call verbs such as [`Store::insert_application`]. What is common to
-//! every backend — URL handling, table names, which DOT columns a database has and what DOT writes
-//! into each — lives here; `sqlite.rs`, `postgres.rs` and `mysql.rs` hold only dialect.
+//! every backend lives here: table names, the cleanup's vocabulary (steps, cutoffs, batches), and,
+//! as default methods of [`Store`], every verb that differs between backends only in dialect. Those
+//! are built as [`Sql`] for a [`Dialect`] (`sql.rs`) and run on the backend's pool through
+//! [`Queries`] (`driver.rs`, the sqlx glue written once for all drivers).
+//!
+//! Beside it: what DOT writes into each column of a new application (`new_application.rs`), DOT's
+//! deletion conditions (`predicates.rs`), the run locks (`lock.rs`), what a failure means for a
+//! retry (`error.rs`), the connection set-up PostgreSQL and MySQL share (`server.rs`), the write
+//! transaction of a batch read beforehand (`batch.rs`), database URLs (`url.rs`). `sqlite.rs`,
+//! `postgres.rs` and `mysql.rs` hold only what is theirs: connect options, catalogue query and
+//! migrations, session settings, lock names, and the batch statements, tuned per backend
+//! (BENCHMARKS.md).
 
+mod batch;
+mod driver;
+mod error;
+mod lock;
 pub mod mysql;
+mod new_application;
 pub mod postgres;
 mod predicates;
+mod server;
+pub mod sql;
 pub mod sqlite;
 mod url;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use self::driver::Queries;
+pub use self::error::ErrorClass;
+pub use self::new_application::{
+    application_insert_plan, application_values, InsertError, NewApplication,
+};
+pub use self::sql::{Dialect, Sql, Value};
 pub use self::url::{Backend, DatabaseUrl};
 
 /// DOT's table names, overridable for swapped models. Each is a validated plain identifier, so
@@ -88,107 +111,6 @@ pub struct ColumnInfo {
     pub not_null: bool,
     /// A default, identity or auto-increment: the database fills it when we leave it out.
     pub has_default: bool,
-}
-
-/// A value to write, typed so that each backend binds its native type (and typed NULLs).
-#[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Text(String),
-    Bool(Option<bool>),
-    Int(Option<i64>),
-    Timestamp(Option<DateTime<Utc>>),
-}
-
-/// An application as DOT's `createapplication` would save it (after validation and hashing).
-#[derive(Clone, Debug)]
-pub struct NewApplication {
-    pub client_id: String,
-    pub user_id: Option<i64>,
-    pub redirect_uris: String,
-    pub post_logout_redirect_uris: String,
-    pub client_type: String,
-    pub authorization_grant_type: String,
-    /// Already hashed unless `hash_client_secret` is false.
-    pub client_secret: String,
-    pub hash_client_secret: bool,
-    pub name: String,
-    pub skip_authorization: bool,
-    pub algorithm: String,
-    pub created: DateTime<Utc>,
-}
-
-/// The columns of the application table that DOT's model defines (3.4.1 and the unreleased
-/// master), with the value DOT's model gives each on creation. Columns an older schema lacks are
-/// simply not written.
-pub fn application_values(app: &NewApplication) -> Vec<(&'static str, Value)> {
-    vec![
-        ("client_id", Value::Text(app.client_id.clone())),
-        ("user_id", Value::Int(app.user_id)),
-        ("redirect_uris", Value::Text(app.redirect_uris.clone())),
-        (
-            "post_logout_redirect_uris",
-            Value::Text(app.post_logout_redirect_uris.clone()),
-        ),
-        ("client_type", Value::Text(app.client_type.clone())),
-        (
-            "authorization_grant_type",
-            Value::Text(app.authorization_grant_type.clone()),
-        ),
-        ("client_secret", Value::Text(app.client_secret.clone())),
-        (
-            "hash_client_secret",
-            Value::Bool(Some(app.hash_client_secret)),
-        ),
-        ("name", Value::Text(app.name.clone())),
-        (
-            "skip_authorization",
-            Value::Bool(Some(app.skip_authorization)),
-        ),
-        ("created", Value::Timestamp(Some(app.created))),
-        ("updated", Value::Timestamp(Some(app.created))),
-        ("algorithm", Value::Text(app.algorithm.clone())),
-        ("allowed_origins", Value::Text(String::new())),
-        ("registration_source", Value::Text("manual".into())),
-        ("cimd_expires_at", Value::Timestamp(None)),
-        // Unreleased DOT master (0024/0025); written only where a database already has them.
-        ("token_endpoint_auth_method", Value::Text(String::new())),
-        ("client_jwks", Value::Text(String::new())),
-        ("client_jwks_uri", Value::Text(String::new())),
-        ("require_pushed_authorization_requests", Value::Bool(None)),
-    ]
-}
-
-/// Chooses, from the table's real columns, what an INSERT writes: every known column that exists.
-/// Fails when the table has a NOT NULL column without default that DOT's model does not define
-/// (a swapped model with extra fields): the INSERT would fail, so say why up front.
-pub fn application_insert_plan(
-    table: &str,
-    columns: &[ColumnInfo],
-    app: &NewApplication,
-) -> Result<Vec<(&'static str, Value)>> {
-    let known = application_values(app);
-    for column in columns {
-        let is_known = column.name == "id" || known.iter().any(|(name, _)| *name == column.name);
-        if !is_known && column.not_null && !column.has_default {
-            bail!(
-                "table {table} has a NOT NULL column {:?} without a default that DOT's Application model does not define; oauthctl cannot fill it",
-                column.name
-            );
-        }
-    }
-    Ok(known
-        .into_iter()
-        .filter(|(name, _)| columns.iter().any(|c| c.name == *name))
-        .collect())
-}
-
-/// Why an application could not be inserted.
-#[derive(Debug, thiserror::Error)]
-pub enum InsertError {
-    #[error("client id already exists")]
-    DuplicateClientId,
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
 }
 
 /// DOT 3.4.1's six `clear_expired()` steps, in the order DOT runs them (§2.3).
@@ -332,18 +254,6 @@ pub enum BatchShape {
     Range,
 }
 
-/// How a failed statement should be handled by the cleanup loop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Deadlock, serialization failure, lock wait timeout, a foreign key a concurrent writer just
-    /// started using: the batch was rolled back, try it again.
-    Transient,
-    /// The connection was lost: try again on a new one (and check the run lock is still held).
-    ConnectionLost,
-    /// Anything else: give up.
-    Permanent,
-}
-
 /// The "one cleartokens run at a time" lock, held until [`CleanupLock::release`] or drop.
 #[async_trait]
 pub trait CleanupLock: Send {
@@ -368,22 +278,26 @@ pub enum MigrateOutcome {
     ManagedByDjango,
 }
 
+/// The name of sqlx's migration ledger: a database that has DOT's tables but not this ledger is
+/// managed by Django.
+const MIGRATION_LEDGER: &str = "_sqlx_migrations";
+
+/// A database holding DOT's tables. Each backend provides the few methods that are its own
+/// (catalogue, migrations, locks, sessions, batch statements) and a pool ([`Store::queries`]);
+/// the verbs that differ between backends only in dialect are written here once.
 #[async_trait]
 pub trait Store: Send + Sync {
-    fn backend(&self) -> Backend;
     fn tables(&self) -> &Tables;
 
-    /// The columns of `table`, or `None` when it does not exist.
-    async fn table_columns(&self, table: &str) -> Result<Option<Vec<ColumnInfo>>>;
+    /// The pool that the verbs written here for every backend run on.
+    fn queries(&self) -> &dyn Queries;
 
-    /// Creates DOT's tables from the embedded migrations, unless Django manages them.
-    async fn migrate(&self) -> Result<MigrateOutcome>;
+    /// The catalogue query listing the columns of `table` as rows of (name, NOT NULL, has a
+    /// default); it returns no rows when the table does not exist.
+    fn columns_query(&self, table: &str) -> Sql;
 
-    async fn user_exists(&self, user_id: i64) -> Result<bool>;
-    async fn client_id_exists(&self, client_id: &str) -> Result<bool>;
-
-    /// Inserts one application; the unique constraint on `client_id` decides races.
-    async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError>;
+    /// Runs the embedded migrations for this database (sqlx keeps them in its ledger).
+    async fn run_embedded_migrations(&self) -> Result<()>;
 
     /// Takes the per-database "one cleartokens run at a time" lock without waiting; fails with
     /// [`crate::error::Failure::Conflict`] naming the lock when another run holds it.
@@ -400,12 +314,133 @@ pub trait Store: Send + Sync {
     /// says (a backend may treat the shapes alike).
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome>;
 
+    fn dialect(&self) -> Dialect {
+        self.queries().dialect()
+    }
+
+    fn backend(&self) -> Backend {
+        self.dialect().backend()
+    }
+
+    /// The columns of `table`, or `None` when it does not exist.
+    async fn table_columns(&self, table: &str) -> Result<Option<Vec<ColumnInfo>>> {
+        let columns = self
+            .queries()
+            .fetch_columns(&self.columns_query(table))
+            .await
+            .with_context(|| format!("reading the columns of {table}"))?;
+        Ok((!columns.is_empty()).then_some(columns))
+    }
+
+    /// Creates DOT's tables from the embedded migrations, unless Django manages them.
+    async fn migrate(&self) -> Result<MigrateOutcome> {
+        let has_dot_tables = self
+            .table_columns(&self.tables().application)
+            .await?
+            .is_some();
+        let has_our_ledger = self.table_columns(MIGRATION_LEDGER).await?.is_some();
+        if has_dot_tables && !has_our_ledger {
+            return Ok(MigrateOutcome::ManagedByDjango);
+        }
+        let before = if has_our_ledger {
+            applied_migrations(self.queries()).await?
+        } else {
+            0
+        };
+        self.run_embedded_migrations().await?;
+        let after = applied_migrations(self.queries()).await?;
+        Ok(MigrateOutcome::Applied((after - before) as usize))
+    }
+
+    async fn user_exists(&self, user_id: i64) -> Result<bool> {
+        let sql = lookup_sql(
+            self.dialect(),
+            &self.tables().user,
+            "id",
+            Value::Int(Some(user_id)),
+        );
+        self.queries()
+            .exists(&sql)
+            .await
+            .context("looking up the user")
+    }
+
+    async fn client_id_exists(&self, client_id: &str) -> Result<bool> {
+        let sql = lookup_sql(
+            self.dialect(),
+            &self.tables().application,
+            "client_id",
+            Value::Text(client_id.to_string()),
+        );
+        self.queries()
+            .exists(&sql)
+            .await
+            .context("looking up the client id")
+    }
+
+    /// Inserts one application; the unique constraint on `client_id` decides races.
+    async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError> {
+        let table = &self.tables().application;
+        let columns = self.table_columns(table).await?.unwrap_or_default();
+        let plan = application_insert_plan(table, &columns, app)?;
+        match self
+            .queries()
+            .insert(&Sql::insert(self.dialect(), table, plan))
+            .await
+        {
+            Ok(id) => Ok(id),
+            Err(e) if error::is_unique_violation(&e) => Err(InsertError::DuplicateClientId),
+            // The INSERT succeeded but the id it returned (PostgreSQL) is not a bigint.
+            Err(e @ sqlx::Error::ColumnDecode { .. }) => Err(anyhow::Error::new(e)
+                .context("reading the new application's id")
+                .into()),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context(format!("inserting into {table}"))
+                .into()),
+        }
+    }
+
     /// How many rows `step` would delete if steps 1..step ran first with these cutoffs (for
     /// `--dry-run`: later steps see the effect of earlier ones, as in a real run).
-    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64>;
+    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
+        let sql = predicates::count_sql(self.dialect(), self.tables(), step, cutoffs);
+        let count = self
+            .queries()
+            .fetch_i64(&sql)
+            .await
+            .with_context(|| format!("counting rows in {}", step.table(self.tables())))?;
+        Ok(count as u64)
+    }
 
     /// Classifies an error from [`Store::delete_batch`] for the retry loop.
-    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass;
+    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
+        error::classify(self.dialect(), error)
+    }
+}
+
+/// `SELECT 1 FROM table WHERE column = value LIMIT 1`.
+fn lookup_sql(dialect: Dialect, table: &str, column: &str, value: Value) -> Sql {
+    let mut sql = Sql::new(dialect);
+    sql.push("SELECT 1 FROM ")
+        .ident(table)
+        .push(" WHERE ")
+        .ident(column)
+        .push(" = ")
+        .bind(value)
+        .push(" LIMIT 1");
+    sql
+}
+
+/// How many migrations sqlx's ledger records as applied.
+async fn applied_migrations(queries: &dyn Queries) -> Result<i64> {
+    let mut sql = Sql::new(queries.dialect());
+    sql.push(&format!(
+        "SELECT COUNT(*) FROM {MIGRATION_LEDGER} WHERE success"
+    ));
+    queries
+        .fetch_i64(&sql)
+        .await
+        .context("reading oauthctl's migration ledger")
 }
 
 /// How a command wants the database opened.
@@ -441,46 +476,6 @@ pub async fn require_table(
     }
 }
 
-/// The first `sqlx::Error` in an error's chain, if any (for classifying failures).
-pub(crate) fn sqlx_error(error: &anyhow::Error) -> Option<&sqlx::Error> {
-    error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<sqlx::Error>())
-}
-
-/// The classes every backend shares: a broken or unobtainable connection is worth another try.
-pub(crate) fn classify_common(error: &sqlx::Error) -> Option<ErrorClass> {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => Some(ErrorClass::ConnectionLost),
-        _ => None,
-    }
-}
-
-/// Quotes a validated identifier with `quote` (`"` or `` ` ``).
-pub(crate) fn quoted(name: &str, quote: char) -> String {
-    format!("{quote}{name}{quote}")
-}
-
-/// `INSERT INTO t (c1, c2, …) VALUES (p1, p2, …)` with the backend's quoting and placeholders.
-pub(crate) fn insert_sql(
-    table: &str,
-    columns: &[&str],
-    quote: char,
-    placeholder: impl Fn(usize) -> String,
-) -> String {
-    let names: Vec<String> = columns.iter().map(|c| quoted(c, quote)).collect();
-    let params: Vec<String> = (1..=columns.len()).map(placeholder).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        quoted(table, quote),
-        names.join(", "),
-        params.join(", ")
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,47 +496,5 @@ mod tests {
         ] {
             assert!(validate_identifier("t", bad).is_err(), "{bad:?} accepted");
         }
-    }
-
-    #[test]
-    fn insert_plan_follows_existing_columns_and_rejects_unknown_required_ones() {
-        let app = NewApplication {
-            client_id: "c".into(),
-            user_id: None,
-            redirect_uris: String::new(),
-            post_logout_redirect_uris: String::new(),
-            client_type: "public".into(),
-            authorization_grant_type: "password".into(),
-            client_secret: "s".into(),
-            hash_client_secret: true,
-            name: String::new(),
-            skip_authorization: false,
-            algorithm: String::new(),
-            created: Utc::now(),
-        };
-        let col = |name: &str, not_null: bool, has_default: bool| ColumnInfo {
-            name: name.into(),
-            not_null,
-            has_default,
-        };
-        let old_schema = vec![
-            col("id", true, true),
-            col("client_id", true, false),
-            col("client_secret", true, false),
-        ];
-        let plan = application_insert_plan("t", &old_schema, &app).unwrap();
-        assert_eq!(
-            plan.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            vec!["client_id", "client_secret"]
-        );
-
-        let swapped = vec![col("id", true, true), col("tenant", true, false)];
-        let err = application_insert_plan("t", &swapped, &app)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("\"tenant\""), "{err}");
-
-        let with_nullable_extra = vec![col("client_id", true, false), col("note", false, false)];
-        assert!(application_insert_plan("t", &with_nullable_extra, &app).is_ok());
     }
 }

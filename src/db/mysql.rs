@@ -1,4 +1,4 @@
-//! MySQL/MariaDB dialect: naive UTC `datetime(6)`, `information_schema`, `?` placeholders,
+//! MySQL/MariaDB: naive UTC `datetime(6)`, `information_schema`, `?` placeholders,
 //! backtick quoting. MariaDB ≥ 10.7 gets the migration set with native `uuid` columns, as
 //! Django 5 creates there.
 //!
@@ -11,39 +11,38 @@
 //! here, so the UPDATE must come before the DELETE. The run lock is `GET_LOCK`, held on a
 //! dedicated connection.
 
-use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sha2::Digest;
 use sqlx::migrate::Migrator;
-use sqlx::mysql::{
-    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions,
-};
-use sqlx::{ConnectOptions, Connection, Executor, MySql, Row};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlQueryResult};
+use sqlx::{MySql, Row};
 
-use super::predicates::{self, Params, Sql};
+use super::batch::WriteBatch;
+use super::driver::{Driver, Queries, Run};
+use super::lock::{LockSpec, SessionLock};
+use super::predicates;
+use super::server::{self, ServerPool, SessionSettings};
+use super::sql::{Dialect, Sql, Value};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchRequest, BatchShape,
-    CleanupLock, ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome,
-    NewApplication, Step, Store, Tables, Value,
+    BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, DatabaseUrl, Step, Store, Tables,
 };
 
 static MYSQL_MIGRATOR: Migrator = sqlx::migrate!("migrations/mysql");
 static MARIADB_MIGRATOR: Migrator = sqlx::migrate!("migrations/mariadb");
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Session settings for cleanup batches: wait at most 1 s (InnoDB's minimum) for a row lock the
+/// Session settings. Always: Django's MySQL sessions run READ COMMITTED; so do ours, for the
+/// same locking. For cleanup batches: wait at most 1 s (InnoDB's minimum) for a row lock the
 /// server holds, then back off and retry, rather than queueing (and making the server queue
 /// behind the rows we already locked); and do not wait for ever on a metadata lock (DDL).
-const CLEANUP_SESSION: [&str; 2] = [
-    "SET SESSION innodb_lock_wait_timeout = 1",
-    "SET SESSION lock_wait_timeout = 10",
-];
+const SESSION: SessionSettings = SessionSettings {
+    always: &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
+    cleanup: &[
+        "SET SESSION innodb_lock_wait_timeout = 1",
+        "SET SESSION lock_wait_timeout = 10",
+    ],
+};
 
 /// The `GET_LOCK` name for a database. Lock names are server-wide, so the database is part of
 /// it; MySQL allows 64 characters, so a long database name is replaced by its hash.
@@ -58,102 +57,33 @@ pub fn cleanup_lock_name(database: &str) -> String {
 }
 
 pub struct MySqlStore {
-    pool: MySqlPool,
+    server: ServerPool<MySql>,
     tables: Tables,
-    options: MySqlConnectOptions,
-    redacted_url: String,
-    /// Set by `prepare_cleanup`: connections opened later (after a lost one) get the same
-    /// session settings.
-    cleanup_session: Arc<AtomicBool>,
 }
 
 impl MySqlStore {
     pub async fn open(url: &DatabaseUrl, tables: Tables) -> Result<Self> {
-        let options = MySqlConnectOptions::from_str(&url.driver_url())
-            .map_err(|e| anyhow::anyhow!(crate::db::url::scrub(&e.to_string(), url)))
-            .with_context(|| format!("invalid MySQL URL {}", url.redacted()))?
-            .charset("utf8mb4");
-        // Connect once directly: a pool would retry until its timeout and hide the cause
-        // (refused, unknown host, bad password, missing database).
-        let probe = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
-            .map_err(|e| anyhow::anyhow!(crate::db::url::scrub(&e.to_string(), url)))
-            .with_context(|| format!("cannot connect to {}", url.redacted()))?;
-        let _ = probe.close().await;
-        let cleanup_session = Arc::new(AtomicBool::new(false));
-        let session_flag = cleanup_session.clone();
-        let pool = MySqlPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            // Django's MySQL sessions run READ COMMITTED; so do ours, for the same locking.
-            .after_connect(move |conn, _meta| {
-                let cleanup = session_flag.load(Ordering::SeqCst);
-                Box::pin(async move {
-                    sqlx::query("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                        .execute(&mut *conn)
-                        .await?;
-                    if cleanup {
-                        apply_cleanup_session(conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options.clone());
-        Ok(MySqlStore {
-            pool,
-            tables,
-            options,
-            redacted_url: url.redacted(),
-            cleanup_session,
-        })
+        let options: MySqlConnectOptions = server::parse_options(url, &url.driver_url(), "MySQL")?;
+        let options = options.charset("utf8mb4");
+        let server = ServerPool::connect(url, options, &SESSION).await?;
+        Ok(MySqlStore { server, tables })
     }
 
+    fn pool(&self) -> &MySqlPool {
+        &self.server.pool
+    }
+
+    /// One batch (see the module docs).
     async fn cleanup_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
-        let BatchRequest {
-            step,
-            after_id,
-            limit,
-            shape,
-        } = batch;
-        let tables = &self.tables;
-        let table = step.table(tables);
-        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let step = batch.step;
+        let table = step.table(&self.tables);
+        let mut conn = self.pool().acquire().await.context("connecting")?;
 
         // The candidates: a consistent read (no locks under READ COMMITTED), so scanning past
         // rows the server is busy with never waits. Their ids come to the client (at most
         // `limit` integers); a scratch table would cost more to fill and empty than the batch's
         // own DELETE takes (measured: 53 ms against 7 ms for 10,000 ids).
-        let mut sql = Sql::new(Params::Question, '`');
-        if shape == BatchShape::Sweep && step == Step::ExpiredRefreshTokens {
-            // Step 3 from the table's start: driven by the expired access tokens and joined
-            // to their refresh tokens through its unique key. Walking the refresh tokens by
-            // primary key would look up each one's access token, one random read per refresh
-            // token; when few have expired (a daily run) that read is almost all wasted
-            // (measured at 1M tokens, steady mix: 1.03 s against 0.23 s).
-            // The condition as a join on `a`; the join itself is written here, `a` first.
-            let mut join_to_a = Sql::new(Params::Question, '`');
-            let mut condition = Sql::new(Params::Question, '`');
-            predicates::refresh_token_condition_as_join(
-                &mut join_to_a,
-                &mut condition,
-                tables,
-                step,
-                cutoffs,
-            );
-            sql.push("SELECT t.`id` FROM ")
-                .ident(&tables.access_token)
-                .push(" a STRAIGHT_JOIN ")
-                .ident(table)
-                .push(" t ON t.`access_token_id` = a.`id` WHERE t.`id` > ")
-                .bind(Value::Int(Some(after_id)))
-                .push(" AND ")
-                .append(condition);
-            predicates::batch_order(&mut sql, limit);
-        } else {
-            predicates::batch_candidates(&mut sql, tables, cutoffs, batch);
-        }
-        let ids: Vec<i64> = query_for(&sql)
+        let ids: Vec<i64> = MySql::query(&self.candidates_sql(cutoffs, batch))
             .fetch_all(&mut *conn)
             .await
             .with_context(|| format!("selecting a batch from {table}"))?
@@ -161,93 +91,103 @@ impl MySqlStore {
             .map(|row| row.try_get(0))
             .collect::<Result<_, _>>()
             .with_context(|| format!("reading the ids of a batch from {table}"))?;
-        let (Some(&first_id), Some(&last_id)) = (ids.first(), ids.last()) else {
+        let Some(rows) = BatchRows::of(&ids) else {
             return Ok(BatchOutcome::NONE_LEFT);
         };
-        let candidates = ids.len() as u64;
-        // Dense candidates (backlog): work over their primary key range, as the scan goes.
-        // Sparse ones (a steady-state run, where one batch spans the table): by key, so the
-        // transaction never scans (and locks its way) across the rows in between.
-        let span = last_id.saturating_sub(first_id) as u64 + 1;
-        let dense = span <= candidates.saturating_mul(2);
-        // The rows of the batch, as a condition on `t`.`id` (ids are integers from the
-        // database, so writing them into the statement is safe).
-        let in_batch = |sql: &mut Sql, t: &str| {
-            if dense {
-                sql.push(&format!("{t}.`id` BETWEEN "))
-                    .bind(Value::Int(Some(first_id)))
-                    .push(" AND ")
-                    .bind(Value::Int(Some(last_id)));
-            } else {
-                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-                sql.push(&format!("{t}.`id` IN ({})", list.join(",")));
-            }
-        };
 
-        let write_started = std::time::Instant::now();
-        let mut tx = conn
-            .begin()
-            .await
-            .context("starting the batch transaction")?;
-        if step.deletes_refresh_tokens() {
-            // DOT's SET_NULL first (immediate FKs). The join re-reads each refresh token of the
-            // batch with a lock and re-checks the condition, so only tokens that are deleted
-            // below lose their link, and they cannot change before the DELETE.
-            let mut joins = Sql::new(Params::Question, '`');
-            let mut condition = Sql::new(Params::Question, '`');
-            predicates::refresh_token_condition_as_join(
-                &mut joins,
-                &mut condition,
+        let write = WriteBatch {
+            step,
+            tables: &self.tables,
+            begin: "BEGIN",
+            set_null: step
+                .deletes_refresh_tokens()
+                .then(|| self.set_null_sql(cutoffs, step, &rows)),
+            delete: self.delete_sql(cutoffs, step, &rows),
+        };
+        let (deleted, locked) = write.run::<MySql>(&mut conn).await?;
+        Ok(BatchOutcome {
+            candidates: ids.len() as u64,
+            deleted,
+            first_id: Some(rows.first_id),
+            last_id: Some(rows.last_id),
+            locked,
+        })
+    }
+
+    /// The read of a batch's candidate ids.
+    fn candidates_sql(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Sql {
+        let tables = &self.tables;
+        let mut sql = Sql::new(Dialect::MySql);
+        if batch.shape == BatchShape::Sweep && batch.step == Step::ExpiredRefreshTokens {
+            // Step 3 from the table's start: driven by the expired access tokens and joined
+            // to their refresh tokens through its unique key. Walking the refresh tokens by
+            // primary key would look up each one's access token, one random read per refresh
+            // token; when few have expired (a daily run) that read is almost all wasted
+            // (measured at 1M tokens, steady mix: 1.03 s against 0.23 s).
+            // The condition as a join on `a`; the join itself is written here, `a` first.
+            let (_, condition) = predicates::refresh_token_condition_as_join(
+                Dialect::MySql,
                 tables,
-                step,
+                batch.step,
                 cutoffs,
             );
-            let mut sql = Sql::new(Params::Question, '`');
-            // STRAIGHT_JOIN: the batch's refresh tokens drive, every other table is a key
-            // lookup. Left to itself the optimizer may scan (and, with locking reads, lock) a
-            // whole token table, which blocks and deadlocks the server's own writes.
-            sql.push("UPDATE ")
-                .ident(table)
-                .push(" t STRAIGHT_JOIN ")
+            sql.push("SELECT t.`id` FROM ")
                 .ident(&tables.access_token)
-                .push(" s ON s.`source_refresh_token_id` = t.`id`")
-                .append(joins)
-                .push(" SET s.`source_refresh_token_id` = NULL WHERE ");
-            in_batch(&mut sql, "t");
-            sql.push(" AND ").append(condition);
-            query_for(&sql).execute(&mut *tx).await.with_context(|| {
-                format!("nulling {}.source_refresh_token_id", tables.access_token)
-            })?;
+                .push(" a STRAIGHT_JOIN ")
+                .ident(batch.step.table(tables))
+                .push(" t ON t.`access_token_id` = a.`id` WHERE t.`id` > ")
+                .bind(Value::Int(Some(batch.after_id)))
+                .push(" AND ")
+                .append(condition);
+            predicates::batch_order(&mut sql, batch.limit);
+        } else {
+            predicates::batch_candidates(&mut sql, tables, cutoffs, batch);
         }
-        // A single-table DELETE that re-checks the full condition and deletes as it reads. The
-        // range form may also take a row of the range that only began to match since the
-        // candidates were read (it matches DOT's condition now); if that is a refresh token
-        // still referenced, the FK stops the batch and the retry re-reads.
-        let qualified = quoted(table, '`');
-        let mut sql = Sql::new(Params::Question, '`');
+        sql
+    }
+
+    /// DOT's SET_NULL, before the DELETE (immediate FKs). The join re-reads each refresh token
+    /// of the batch with a lock and re-checks the condition, so only tokens that are deleted
+    /// below lose their link, and they cannot change before the DELETE.
+    fn set_null_sql(&self, cutoffs: &Cutoffs, step: Step, rows: &BatchRows) -> Sql {
+        let tables = &self.tables;
+        let (joins, condition) =
+            predicates::refresh_token_condition_as_join(Dialect::MySql, tables, step, cutoffs);
+        let mut sql = Sql::new(Dialect::MySql);
+        // STRAIGHT_JOIN: the batch's refresh tokens drive, every other table is a key
+        // lookup. Left to itself the optimizer may scan (and, with locking reads, lock) a
+        // whole token table, which blocks and deadlocks the server's own writes.
+        sql.push("UPDATE ")
+            .ident(step.table(tables))
+            .push(" t STRAIGHT_JOIN ")
+            .ident(&tables.access_token)
+            .push(" s ON s.`source_refresh_token_id` = t.`id`")
+            .append(joins)
+            .push(" SET s.`source_refresh_token_id` = NULL WHERE ");
+        rows.push_condition(&mut sql, "t");
+        sql.push(" AND ").append(condition);
+        sql
+    }
+
+    /// A single-table DELETE that re-checks the full condition and deletes as it reads. The
+    /// range form may also take a row of the range that only began to match since the
+    /// candidates were read (it matches DOT's condition now); if that is a refresh token still
+    /// referenced, the FK stops the batch and the retry re-reads.
+    fn delete_sql(&self, cutoffs: &Cutoffs, step: Step, rows: &BatchRows) -> Sql {
+        let table = step.table(&self.tables);
+        let qualified = Dialect::MySql.quote(table);
+        let mut sql = Sql::new(Dialect::MySql);
         sql.push("DELETE FROM ").ident(table).push(" WHERE ");
-        in_batch(&mut sql, &qualified);
+        rows.push_condition(&mut sql, &qualified);
         sql.push(" AND ");
-        predicates::step_condition_on(&mut sql, tables, step, cutoffs, &qualified);
-        let deleted = query_for(&sql)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("deleting a batch from {table}"))?
-            .rows_affected();
-        tx.commit().await.context("committing the batch")?;
-        Ok(BatchOutcome {
-            candidates,
-            deleted,
-            first_id: Some(first_id),
-            last_id: Some(last_id),
-            locked: write_started.elapsed(),
-        })
+        predicates::step_condition_on(&mut sql, &self.tables, step, cutoffs, &qualified);
+        sql
     }
 
     /// MariaDB from 10.7 on has a native `uuid` type, which Django 5 uses for UUIDField.
     async fn migrator(&self) -> Result<&'static Migrator> {
         let version: String = sqlx::query_scalar("SELECT VERSION()")
-            .fetch_one(&self.pool)
+            .fetch_one(self.pool())
             .await
             .context("reading the server version")?;
         Ok(if mariadb_has_uuid(&version) {
@@ -258,87 +198,94 @@ impl MySqlStore {
     }
 }
 
-async fn apply_cleanup_session(conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
-    for statement in CLEANUP_SESSION {
-        conn.execute(statement).await?;
-    }
-    Ok(())
+/// The rows a batch's write transaction works on, from its candidate ids (ascending).
+struct BatchRows<'a> {
+    ids: &'a [i64],
+    first_id: i64,
+    last_id: i64,
+    /// Dense candidates (backlog): work over their primary key range, as the scan goes.
+    /// Sparse ones (a steady-state run, where one batch spans the table): by key, so the
+    /// transaction never scans (and locks its way) across the rows in between.
+    dense: bool,
 }
 
-fn query_for(sql: &Sql) -> sqlx::query::Query<'_, MySql, MySqlArguments> {
-    sql.binds.iter().cloned().fold(sqlx::query(&sql.text), bind)
-}
-
-/// `GET_LOCK` held on its own connection: a user lock lives as long as the session, so it must
-/// not share the pool's connection (which may be replaced).
-struct UserLock {
-    conn: Option<MySqlConnection>,
-    name: String,
-    options: MySqlConnectOptions,
-    redacted_url: String,
-}
-
-impl UserLock {
-    async fn connect(options: &MySqlConnectOptions, redacted_url: &str) -> Result<MySqlConnection> {
-        tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))?
-            .with_context(|| format!("cannot connect to {redacted_url} for the run lock"))
+impl<'a> BatchRows<'a> {
+    /// `None` when there are no candidates.
+    fn of(ids: &'a [i64]) -> Option<Self> {
+        let (&first_id, &last_id) = (ids.first()?, ids.last()?);
+        let span = last_id.saturating_sub(first_id) as u64 + 1;
+        Some(BatchRows {
+            ids,
+            first_id,
+            last_id,
+            dense: span <= (ids.len() as u64).saturating_mul(2),
+        })
     }
 
-    fn conflict(name: &str, redacted_url: &str) -> anyhow::Error {
-        anyhow::Error::new(crate::error::Failure::Conflict(format!(
-            "another oauthctl cleartokens run is active on {redacted_url}: it holds the lock GET_LOCK('{name}') (see IS_USED_LOCK('{name}')); try again when it has finished"
-        )))
-    }
-
-    /// `GET_LOCK(name, 0)`: 1 taken, 0 held elsewhere, NULL an error.
-    async fn try_lock(conn: &mut MySqlConnection, name: &str) -> Result<bool> {
-        let taken: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
-            .bind(name)
-            .fetch_one(conn)
-            .await
-            .context("taking the run lock")?;
-        Ok(taken == Some(1))
-    }
-}
-
-#[async_trait]
-impl CleanupLock for UserLock {
-    fn describe(&self) -> String {
-        format!("GET_LOCK('{}')", self.name)
-    }
-
-    async fn ensure_held(&mut self) -> Result<bool> {
-        if let Some(conn) = self.conn.as_mut() {
-            // A session that answers still holds the lock. One that does not answer within the
-            // connect timeout is given up (its lock goes when the server notices).
-            if let Ok(Ok(())) = tokio::time::timeout(CONNECT_TIMEOUT, conn.ping()).await {
-                return Ok(false);
-            }
+    /// The rows of the batch, as a condition on `t`.`id` (ids are integers from the database,
+    /// so writing them into the statement is safe).
+    fn push_condition(&self, sql: &mut Sql, t: &str) {
+        if self.dense {
+            sql.push(&format!("{t}.`id` BETWEEN "))
+                .bind(Value::Int(Some(self.first_id)))
+                .push(" AND ")
+                .bind(Value::Int(Some(self.last_id)));
+        } else {
+            let list: Vec<String> = self.ids.iter().map(i64::to_string).collect();
+            sql.push(&format!("{t}.`id` IN ({})", list.join(",")));
         }
-        // The lock's session is gone, and the lock with it: take it again or give way.
-        self.conn = None;
-        let mut conn = Self::connect(&self.options, &self.redacted_url).await?;
-        if !Self::try_lock(&mut conn, &self.name).await? {
-            let _ = conn.close().await;
-            return Err(Self::conflict(&self.name, &self.redacted_url));
-        }
-        self.conn = Some(conn);
-        Ok(true)
+    }
+}
+
+impl Driver for MySql {
+    const DIALECT: Dialect = Dialect::MySql;
+
+    /// Django stores naive UTC in datetime(6); the session time zone plays no part.
+    type Timestamp = Option<NaiveDateTime>;
+
+    fn timestamp(at: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
+        at.map(|t| t.naive_utc())
     }
 
-    async fn release(mut self: Box<Self>) -> Result<()> {
-        if let Some(mut conn) = self.conn.take() {
-            let _: Option<i64> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
-                .bind(&self.name)
-                .fetch_one(&mut conn)
-                .await
-                .context("releasing the run lock")?;
-            let _ = conn.close().await;
-        }
-        Ok(())
+    fn rows_affected(done: &MySqlQueryResult) -> u64 {
+        done.rows_affected()
     }
+
+    async fn insert<'e>(pool: &'e MySqlPool, sql: &'e Sql) -> Result<i64, sqlx::Error> {
+        Ok(MySql::query(sql).execute(pool).await?.last_insert_id() as i64)
+    }
+}
+
+/// The run lock: `GET_LOCK(name)`, `name` from [`cleanup_lock_name`].
+fn user_lock(name: &str) -> LockSpec {
+    let name_value = || Value::Text(name.to_string());
+    let mut take = Sql::new(Dialect::MySql);
+    // `GET_LOCK(name, 0)`: 1 taken, 0 held elsewhere, NULL an error.
+    take.push("SELECT GET_LOCK(")
+        .bind(name_value())
+        .push(", 0)");
+    let mut release = Sql::new(Dialect::MySql);
+    release
+        .push("SELECT RELEASE_LOCK(")
+        .bind(name_value())
+        .push(")");
+    LockSpec {
+        name: format!("GET_LOCK('{name}')"),
+        held: format!("the lock GET_LOCK('{name}') (see IS_USED_LOCK('{name}'))"),
+        take,
+        release,
+        taking: "taking the run lock",
+        releasing: "releasing the run lock",
+    }
+}
+
+/// The lock's name is per database: the one the connection is using.
+async fn database_name(conn: &mut MySqlConnection) -> Result<String> {
+    let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+        .fetch_one(conn)
+        .await
+        .context("reading the database name")?;
+    Ok(database.unwrap_or_default())
 }
 
 fn mariadb_has_uuid(version: &str) -> bool {
@@ -353,198 +300,53 @@ fn mariadb_has_uuid(version: &str) -> bool {
     (major, minor) >= (10, 7)
 }
 
-fn bind(
-    query: sqlx::query::Query<'_, MySql, MySqlArguments>,
-    value: Value,
-) -> sqlx::query::Query<'_, MySql, MySqlArguments> {
-    match value {
-        Value::Text(text) => query.bind(text),
-        Value::Bool(flag) => query.bind(flag),
-        Value::Int(number) => query.bind(number),
-        // Django stores naive UTC in datetime(6); the session time zone plays no part.
-        Value::Timestamp(at) => query.bind(at.map(|t| t.naive_utc())),
-    }
-}
-
 #[async_trait]
 impl Store for MySqlStore {
-    fn backend(&self) -> Backend {
-        Backend::MySql
-    }
-
     fn tables(&self) -> &Tables {
         &self.tables
     }
 
-    async fn table_columns(&self, table: &str) -> Result<Option<Vec<ColumnInfo>>> {
-        let rows = sqlx::query(
+    fn queries(&self) -> &dyn Queries {
+        self.pool()
+    }
+
+    fn columns_query(&self, table: &str) -> Sql {
+        let mut sql = Sql::new(Dialect::MySql);
+        sql.push(
             "SELECT CAST(column_name AS CHAR(255)), is_nullable = 'NO', \
                     (column_default IS NOT NULL OR extra LIKE '%auto_increment%') \
              FROM information_schema.columns \
-             WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+             WHERE table_schema = DATABASE() AND table_name = ",
         )
-        .bind(table)
-        .fetch_all(&self.pool)
-        .await
-        .with_context(|| format!("reading the columns of {table}"))?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(
-            rows.iter()
-                .map(|row| ColumnInfo {
-                    name: row.get(0),
-                    not_null: row.get::<i64, _>(1) != 0,
-                    has_default: row.get::<i64, _>(2) != 0,
-                })
-                .collect(),
-        ))
+        .bind(Value::Text(table.to_string()))
+        .push(" ORDER BY ordinal_position");
+        sql
     }
 
-    async fn migrate(&self) -> Result<MigrateOutcome> {
-        let has_dot_tables = self
-            .table_columns(&self.tables.application)
-            .await?
-            .is_some();
-        let has_our_ledger = self.table_columns("_sqlx_migrations").await?.is_some();
-        if has_dot_tables && !has_our_ledger {
-            return Ok(MigrateOutcome::ManagedByDjango);
-        }
-        let before = applied_count(&self.pool, has_our_ledger).await?;
+    async fn run_embedded_migrations(&self) -> Result<()> {
         self.migrator()
             .await?
-            .run(&self.pool)
+            .run(self.pool())
             .await
-            .context("applying oauthctl's MySQL migrations")?;
-        let after = applied_count(&self.pool, true).await?;
-        Ok(MigrateOutcome::Applied((after - before) as usize))
-    }
-
-    async fn user_exists(&self, user_id: i64) -> Result<bool> {
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE `id` = ? LIMIT 1",
-            quoted(&self.tables.user, '`')
-        );
-        let row = sqlx::query(&sql)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("looking up the user")?;
-        Ok(row.is_some())
-    }
-
-    async fn client_id_exists(&self, client_id: &str) -> Result<bool> {
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE `client_id` = ? LIMIT 1",
-            quoted(&self.tables.application, '`')
-        );
-        let row = sqlx::query(&sql)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("looking up the client id")?;
-        Ok(row.is_some())
-    }
-
-    async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError> {
-        let table = &self.tables.application;
-        let columns = self.table_columns(table).await?.unwrap_or_default();
-        let plan = application_insert_plan(table, &columns, app)?;
-        let names: Vec<&str> = plan.iter().map(|(name, _)| *name).collect();
-        let sql = insert_sql(table, &names, '`', |_| "?".to_string());
-        let mut query = sqlx::query(&sql);
-        for (_, value) in plan {
-            query = bind(query, value);
-        }
-        match query.execute(&self.pool).await {
-            Ok(done) => Ok(done.last_insert_id() as i64),
-            Err(e) if is_unique_violation(&e) => Err(InsertError::DuplicateClientId),
-            Err(e) => Err(anyhow::Error::new(e)
-                .context(format!("inserting into {table}"))
-                .into()),
-        }
+            .context("applying oauthctl's MySQL migrations")
     }
 
     async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {
-        let mut conn = UserLock::connect(&self.options, &self.redacted_url).await?;
-        let database: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
-            .fetch_one(&mut conn)
-            .await
-            .context("reading the database name")?;
-        let name = cleanup_lock_name(&database.unwrap_or_default());
-        if !UserLock::try_lock(&mut conn, &name).await? {
-            let _ = conn.close().await;
-            return Err(UserLock::conflict(&name, &self.redacted_url));
-        }
-        Ok(Box::new(UserLock {
-            conn: Some(conn),
-            name,
-            options: self.options.clone(),
-            redacted_url: self.redacted_url.clone(),
-        }))
+        let options = self.server.options.clone();
+        let url = &self.server.redacted_url;
+        let mut conn = SessionLock::<MySql>::connect(&options, url).await?;
+        let name = cleanup_lock_name(&database_name(&mut conn).await?);
+        let lock = SessionLock::<MySql>::take(conn, options, url, user_lock(&name)).await?;
+        Ok(Box::new(lock))
     }
 
     async fn prepare_cleanup(&self) -> Result<()> {
-        self.cleanup_session.store(true, Ordering::SeqCst);
-        let mut conn = self.pool.acquire().await.context("connecting")?;
-        apply_cleanup_session(&mut conn)
-            .await
-            .context("setting up the cleanup session")?;
-        Ok(())
+        self.server.prepare_cleanup().await
     }
 
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
         self.cleanup_batch(cutoffs, batch).await
     }
-
-    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
-        let sql = predicates::count_sql(Params::Question, '`', &self.tables, step, cutoffs);
-        let count: i64 = query_for(&sql)
-            .fetch_one(&self.pool)
-            .await
-            .with_context(|| format!("counting rows in {}", step.table(&self.tables)))?
-            .get(0);
-        Ok(count as u64)
-    }
-
-    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
-        let Some(e) = super::sqlx_error(error) else {
-            return ErrorClass::Permanent;
-        };
-        if let Some(db) = e.as_database_error() {
-            // sqlx's `code()` is the SQLSTATE; the server's error number is more precise.
-            let number = db
-                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-                .map(|my| my.number());
-            return match number {
-                // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_CHECKREAD (record changed), and
-                // ER_ROW_IS_REFERENCED_2: a concurrent writer started referencing a row of the
-                // batch; the retry re-reads and keeps that row.
-                Some(1213 | 1205 | 1020 | 1451) => ErrorClass::Transient,
-                // Too many connections, server shutdown, connection killed, gone away, lost.
-                Some(1040 | 1053 | 1927 | 2006 | 2013) => ErrorClass::ConnectionLost,
-                _ => ErrorClass::Permanent,
-            };
-        }
-        super::classify_common(e).unwrap_or(ErrorClass::Permanent)
-    }
-}
-
-async fn applied_count(pool: &MySqlPool, ledger_exists: bool) -> Result<i64> {
-    if !ledger_exists {
-        return Ok(0);
-    }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(pool)
-        .await
-        .context("reading oauthctl's migration ledger")?;
-    Ok(count)
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
 }
 
 #[cfg(test)]

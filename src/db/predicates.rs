@@ -1,92 +1,16 @@
 //! DOT 3.4.1's `clear_expired()` conditions (§2.3), written once for every dialect.
 //!
-//! Each backend composes its own batch statements (a CTE on PostgreSQL, a scratch table on SQLite,
-//! an id range or list on MySQL) around these conditions, so the predicates and boundaries that decide which rows
-//! go (`<=` for steps 1 and 3, `<` for steps 4-6) exist in exactly one place. Cutoffs are bound,
-//! never interpolated; each backend binds them in its native type. Table names are validated
-//! identifiers and are quoted here.
+//! Each backend composes its own batch statements (a CTE on PostgreSQL, a scratch table on
+//! SQLite, an id range or list on MySQL) around these conditions, so the predicates and
+//! boundaries that decide which rows go (`<=` for steps 1 and 3, `<` for steps 4-6) exist in
+//! exactly one place. Cutoffs are bound, never interpolated; each backend binds them in its
+//! native type. Table names are validated identifiers and are quoted here.
 //!
 //! Aliases: the step's own table is always `t`; subqueries use `r` (refresh tokens) and `a`
 //! (access tokens).
 
-use super::{Cutoffs, Step, Tables, Value};
-
-/// How a dialect writes bind parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Params {
-    /// PostgreSQL: `$1, $2, …`
-    Dollar,
-    /// SQLite: `?1, ?2, …`
-    NumberedQuestion,
-    /// MySQL: `?` (positional: a value used twice is bound twice).
-    Question,
-}
-
-/// SQL text plus the values for its placeholders, in order.
-#[derive(Clone, Debug)]
-pub(crate) struct Sql {
-    pub text: String,
-    pub binds: Vec<Value>,
-    params: Params,
-    quote: char,
-}
-
-impl Sql {
-    pub fn new(params: Params, quote: char) -> Self {
-        Sql {
-            text: String::new(),
-            binds: Vec::new(),
-            params,
-            quote,
-        }
-    }
-
-    /// Appends another fragment's text and values (placeholders numbered on from ours).
-    pub fn append(&mut self, other: Sql) -> &mut Self {
-        debug_assert!(
-            self.params == Params::Question || other.binds.is_empty(),
-            "numbered placeholders cannot be renumbered"
-        );
-        self.text.push_str(&other.text);
-        self.binds.extend(other.binds);
-        self
-    }
-
-    pub fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
-    /// A quoted (validated) identifier.
-    pub fn ident(&mut self, name: &str) -> &mut Self {
-        let quoted = super::quoted(name, self.quote);
-        self.text.push_str(&quoted);
-        self
-    }
-
-    /// `alias."column"`.
-    pub fn col(&mut self, alias: &str, column: &str) -> &mut Self {
-        self.text.push_str(alias);
-        self.text.push('.');
-        self.ident(column)
-    }
-
-    /// A placeholder for `value`.
-    pub fn bind(&mut self, value: Value) -> &mut Self {
-        self.binds.push(value);
-        let placeholder = match self.params {
-            Params::Dollar => format!("${}", self.binds.len()),
-            Params::NumberedQuestion => format!("?{}", self.binds.len()),
-            Params::Question => "?".to_string(),
-        };
-        self.text.push_str(&placeholder);
-        self
-    }
-
-    fn time(&mut self, at: chrono::DateTime<chrono::Utc>) -> &mut Self {
-        self.bind(Value::Timestamp(Some(at)))
-    }
-}
+use super::sql::{Dialect, Sql, Value};
+use super::{BatchRequest, BatchShape, Cutoffs, Step, Tables};
 
 /// Appends the condition under which DOT deletes a row of `step`'s table (aliased `t`).
 ///
@@ -144,29 +68,13 @@ pub(crate) fn step_condition_on(
         },
         // Q(refresh_token__isnull=True, expires__lt=now)
         Step::ExpiredAccessTokens => {
-            sql.col(t, "expires")
-                .push(" < ")
-                .time(cutoffs.now)
-                .push(" AND NOT EXISTS (SELECT 1 FROM ")
-                .ident(&tables.refresh_token)
-                .push(" r WHERE ")
-                .col("r", "access_token_id")
-                .push(" = ")
-                .col(t, "id")
-                .push(")");
+            let refresh_tokens = (tables.refresh_token.as_str(), "r", "access_token_id");
+            expired_and_unreferenced(sql, t, cutoffs, refresh_tokens).push(")");
         }
         // Q(access_token__isnull=True, expires__lt=now)
         Step::ExpiredIdTokens => {
-            sql.col(t, "expires")
-                .push(" < ")
-                .time(cutoffs.now)
-                .push(" AND NOT EXISTS (SELECT 1 FROM ")
-                .ident(&tables.access_token)
-                .push(" a WHERE ")
-                .col("a", "id_token_id")
-                .push(" = ")
-                .col(t, "id")
-                .push(")");
+            let access_tokens = (tables.access_token.as_str(), "a", "id_token_id");
+            expired_and_unreferenced(sql, t, cutoffs, access_tokens).push(")");
         }
         // Q(expires__lt=now)
         Step::ExpiredGrants => {
@@ -182,7 +90,7 @@ pub(crate) fn batch_candidates(
     sql: &mut Sql,
     tables: &Tables,
     cutoffs: &Cutoffs,
-    batch: super::BatchRequest,
+    batch: BatchRequest,
 ) {
     let step = batch.step;
     sql.push("SELECT ")
@@ -196,10 +104,8 @@ pub(crate) fn batch_candidates(
         .push(" AND ");
     match batch.shape {
         // Ranges: the batch ends at the `limit`-th row meeting the scan condition.
-        super::BatchShape::Range => scan_condition(sql, tables, step, cutoffs),
-        super::BatchShape::Keys | super::BatchShape::Sweep => {
-            step_condition(sql, tables, step, cutoffs)
-        }
+        BatchShape::Range => scan_condition(sql, tables, step, cutoffs),
+        BatchShape::Keys | BatchShape::Sweep => step_condition(sql, tables, step, cutoffs),
     }
     batch_order(sql, batch.limit);
 }
@@ -240,16 +146,8 @@ pub(crate) fn deletable_condition(sql: &mut Sql, tables: &Tables, step: Step, cu
     match step {
         Step::ExpiredAccessTokens => access_token_deleted(sql, tables, cutoffs, "t", "r"),
         Step::ExpiredIdTokens => {
-            sql.col("t", "expires")
-                .push(" < ")
-                .time(cutoffs.now)
-                .push(" AND NOT EXISTS (SELECT 1 FROM ")
-                .ident(&tables.access_token)
-                .push(" a WHERE ")
-                .col("a", "id_token_id")
-                .push(" = ")
-                .col("t", "id")
-                .push(" AND NOT (");
+            let access_tokens = (tables.access_token.as_str(), "a", "id_token_id");
+            expired_and_unreferenced(sql, "t", cutoffs, access_tokens).push(" AND NOT (");
             access_token_deleted(sql, tables, cutoffs, "a", "r");
             sql.push("))");
         }
@@ -257,20 +155,34 @@ pub(crate) fn deletable_condition(sql: &mut Sql, tables: &Tables, step: Step, cu
     }
 }
 
-/// Step 4 after steps 1-3: the access token `at` is expired and no refresh token that survives
-/// steps 1 and 3 points to it. (Step 2 only removes refresh tokens without an access token.)
-fn access_token_deleted(sql: &mut Sql, tables: &Tables, cutoffs: &Cutoffs, at: &str, rt: &str) {
-    sql.col(at, "expires")
+/// Appends `<t>.expires < now AND NOT EXISTS (SELECT 1 FROM <table> <alias> WHERE
+/// <alias>.<column> = <t>.id`, for `referrers` = (table, alias, column): the row `t` has expired
+/// and no row of the table refers to it. The subquery is left open, for the caller to narrow
+/// and close.
+fn expired_and_unreferenced<'s>(
+    sql: &'s mut Sql,
+    t: &str,
+    cutoffs: &Cutoffs,
+    (table, alias, column): (&str, &str, &str),
+) -> &'s mut Sql {
+    sql.col(t, "expires")
         .push(" < ")
         .time(cutoffs.now)
         .push(" AND NOT EXISTS (SELECT 1 FROM ")
-        .ident(&tables.refresh_token)
+        .ident(table)
         .push(" ")
-        .push(rt)
+        .push(alias)
         .push(" WHERE ")
-        .col(rt, "access_token_id")
+        .col(alias, column)
         .push(" = ")
-        .col(at, "id");
+        .col(t, "id")
+}
+
+/// Step 4 after steps 1-3: the access token `at` is expired and no refresh token that survives
+/// steps 1 and 3 points to it. (Step 2 only removes refresh tokens without an access token.)
+fn access_token_deleted(sql: &mut Sql, tables: &Tables, cutoffs: &Cutoffs, at: &str, rt: &str) {
+    let refresh_tokens = (tables.refresh_token.as_str(), rt, "access_token_id");
+    expired_and_unreferenced(sql, at, cutoffs, refresh_tokens);
     let mut removed_by_earlier_steps = Vec::new();
     if let Some(cut) = cutoffs.refresh_revoked_at {
         removed_by_earlier_steps.push((true, cut));
@@ -311,15 +223,15 @@ fn access_token_deleted(sql: &mut Sql, tables: &Tables, cutoffs: &Cutoffs, at: &
 
 /// For dialects that cannot read the table they update in a subquery (MySQL error 1093): the
 /// condition of a refresh-token step on refresh tokens aliased `t`, written as extra `JOIN`s
-/// (appended to `joins`) plus a `WHERE` condition (appended to `sql`). Step 3's access token is
-/// joined as `a`.
+/// plus a `WHERE` condition, returned in that order. Step 3's access token is joined as `a`.
 pub(crate) fn refresh_token_condition_as_join(
-    joins: &mut Sql,
-    sql: &mut Sql,
+    dialect: Dialect,
     tables: &Tables,
     step: Step,
     cutoffs: &Cutoffs,
-) {
+) -> (Sql, Sql) {
+    let mut joins = Sql::new(dialect);
+    let mut condition = Sql::new(dialect);
     match step {
         Step::ExpiredRefreshTokens => match cutoffs.refresh_expire_at {
             Some(cut) => {
@@ -330,32 +242,28 @@ pub(crate) fn refresh_token_condition_as_join(
                     .col("a", "id")
                     .push(" = ")
                     .col("t", "access_token_id");
-                sql.col("t", "revoked")
+                condition
+                    .col("t", "revoked")
                     .push(" IS NULL AND ")
                     .col("a", "expires")
                     .push(" <= ")
                     .time(cut);
             }
             None => {
-                sql.push("1 = 0");
+                condition.push("1 = 0");
             }
         },
         Step::RevokedRefreshTokens | Step::OrphanedRefreshTokens => {
-            step_condition(sql, tables, step, cutoffs)
+            step_condition(&mut condition, tables, step, cutoffs)
         }
         _ => unreachable!("{step:?} does not delete refresh tokens"),
     }
+    (joins, condition)
 }
 
 /// `SELECT COUNT(*) FROM <table> t WHERE <deletable condition>`.
-pub(crate) fn count_sql(
-    params: Params,
-    quote: char,
-    tables: &Tables,
-    step: Step,
-    cutoffs: &Cutoffs,
-) -> Sql {
-    let mut sql = Sql::new(params, quote);
+pub(crate) fn count_sql(dialect: Dialect, tables: &Tables, step: Step, cutoffs: &Cutoffs) -> Sql {
+    let mut sql = Sql::new(dialect);
     sql.push("SELECT COUNT(*) FROM ")
         .ident(step.table(tables))
         .push(" t WHERE ");
@@ -382,7 +290,7 @@ mod tests {
         let tables = Tables::default();
         let c = cutoffs(true, true);
         let text = |step| {
-            let mut sql = Sql::new(Params::Dollar, '"');
+            let mut sql = Sql::new(Dialect::Postgres);
             step_condition(&mut sql, &tables, step, &c);
             (sql.text, sql.binds.len())
         };
@@ -419,9 +327,9 @@ mod tests {
         let tables = Tables::default();
         let c = cutoffs(true, true);
         for step in Step::ALL {
-            let mut full = Sql::new(Params::Dollar, '"');
+            let mut full = Sql::new(Dialect::Postgres);
             step_condition(&mut full, &tables, step, &c);
-            let mut scan = Sql::new(Params::Dollar, '"');
+            let mut scan = Sql::new(Dialect::Postgres);
             scan_condition(&mut scan, &tables, step, &c);
             assert!(full.text.starts_with(&scan.text), "{step:?}: {}", scan.text);
             assert_eq!(scan.binds, full.binds[..scan.binds.len()], "{step:?}");
@@ -439,16 +347,14 @@ mod tests {
         }
     }
 
+    /// `count_sql` with DOT's default table names.
+    fn count(dialect: Dialect, step: Step, cutoffs: &Cutoffs) -> Sql {
+        count_sql(dialect, &Tables::default(), step, cutoffs)
+    }
+
     #[test]
     fn positional_params_repeat_values() {
-        let tables = Tables::default();
-        let sql = count_sql(
-            Params::Question,
-            '`',
-            &tables,
-            Step::ExpiredIdTokens,
-            &cutoffs(true, true),
-        );
+        let sql = count(Dialect::MySql, Step::ExpiredIdTokens, &cutoffs(true, true));
         assert_eq!(sql.text.matches('?').count(), sql.binds.len());
         assert_eq!(sql.binds.len(), 4);
         assert!(!sql.text.contains('"'));
@@ -456,26 +362,48 @@ mod tests {
 
     #[test]
     fn dry_run_access_tokens_account_for_earlier_steps() {
-        let tables = Tables::default();
-        let plain = count_sql(
-            Params::NumberedQuestion,
-            '"',
-            &tables,
-            Step::ExpiredAccessTokens,
-            &cutoffs(false, false),
-        );
+        let step = Step::ExpiredAccessTokens;
+        let plain = count(Dialect::Sqlite, step, &cutoffs(false, false));
         assert!(!plain.text.contains("AND NOT ("), "{}", plain.text);
-        let full = count_sql(
-            Params::NumberedQuestion,
-            '"',
-            &tables,
-            Step::ExpiredAccessTokens,
-            &cutoffs(true, true),
-        );
+        let full = count(Dialect::Sqlite, step, &cutoffs(true, true));
         assert!(
             full.text.contains(r#"AND NOT ((r."revoked" IS NOT NULL AND r."revoked" <= ?2) OR (r."revoked" IS NULL AND t."expires" <= ?3))"#),
             "{}",
             full.text
         );
+    }
+
+    #[test]
+    fn refresh_token_conditions_as_joins() {
+        let tables = Tables::default();
+        let c = cutoffs(true, true);
+        let (joins, condition) = refresh_token_condition_as_join(
+            Dialect::MySql,
+            &tables,
+            Step::ExpiredRefreshTokens,
+            &c,
+        );
+        assert_eq!(
+            joins.text,
+            " JOIN `oauth2_provider_accesstoken` a ON a.`id` = t.`access_token_id`"
+        );
+        assert_eq!(condition.text, "t.`revoked` IS NULL AND a.`expires` <= ?");
+        assert_eq!(condition.binds.len(), 1);
+        let (joins, condition) = refresh_token_condition_as_join(
+            Dialect::MySql,
+            &tables,
+            Step::RevokedRefreshTokens,
+            &c,
+        );
+        assert!(joins.text.is_empty());
+        assert_eq!(condition.text, "t.`revoked` <= ?");
+        let none = cutoffs(true, false);
+        let (_, skipped) = refresh_token_condition_as_join(
+            Dialect::MySql,
+            &tables,
+            Step::ExpiredRefreshTokens,
+            &none,
+        );
+        assert_eq!(skipped.text, "1 = 0");
     }
 }

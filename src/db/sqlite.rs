@@ -1,4 +1,4 @@
-//! SQLite dialect: Django's text datetimes, `pragma_table_info`, `?` placeholders.
+//! SQLite: Django's text datetimes, `pragma_table_info`, `?n` placeholders.
 //!
 //! Cleanup batches: the candidate ids are collected into a connection-private TEMP table by one
 //! read (outside the write lock, so a long scan never blocks the server's writers), then one
@@ -10,15 +10,20 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::{Connection, Row, Sqlite};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+};
+use sqlx::Sqlite;
 
-use super::predicates::{self, Params, Sql};
+use super::batch::WriteBatch;
+use super::driver::{Driver, Queries, Run};
+use super::lock::FileLock;
+use super::predicates;
+use super::sql::{Dialect, Sql, Value};
 use super::{
-    application_insert_plan, insert_sql, quoted, Backend, BatchOutcome, BatchRequest, CleanupLock,
-    ColumnInfo, Cutoffs, DatabaseUrl, ErrorClass, InsertError, MigrateOutcome, NewApplication,
-    OpenMode, Step, Store, Tables, Value,
+    BatchOutcome, BatchRequest, CleanupLock, Cutoffs, DatabaseUrl, OpenMode, Step, Store, Tables,
 };
 use crate::django::datetime::django_text;
 
@@ -83,168 +88,58 @@ impl SqliteStore {
     }
 }
 
-fn bind<'q>(
-    query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
-    value: Value,
-) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
-    match value {
-        Value::Text(text) => query.bind(text),
-        Value::Bool(flag) => query.bind(flag),
-        Value::Int(number) => query.bind(number),
-        // Django compares SQLite datetimes as text: bind exactly its text form.
-        Value::Timestamp(at) => query.bind(at.map(django_text)),
-    }
-}
+impl Driver for Sqlite {
+    const DIALECT: Dialect = Dialect::Sqlite;
 
-fn query_for(sql: &Sql) -> sqlx::query::Query<'_, Sqlite, SqliteArguments<'_>> {
-    sql.binds.iter().cloned().fold(sqlx::query(&sql.text), bind)
-}
+    /// Django compares SQLite datetimes as text: bind exactly its text form.
+    type Timestamp = Option<String>;
 
-/// The exclusive lock on the sidecar file; closing the file (drop) releases it.
-struct FileLock {
-    path: PathBuf,
-    _file: Option<std::fs::File>,
-}
-
-#[async_trait]
-impl CleanupLock for FileLock {
-    fn describe(&self) -> String {
-        format!("lock file {}", self.path.display())
+    fn timestamp(at: Option<DateTime<Utc>>) -> Option<String> {
+        at.map(django_text)
     }
 
-    async fn ensure_held(&mut self) -> Result<bool> {
-        // An OS file lock lives as long as our file handle: it cannot be lost.
-        Ok(false)
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
     }
 
-    async fn release(self: Box<Self>) -> Result<()> {
-        Ok(())
+    async fn insert<'e>(pool: &'e SqlitePool, sql: &'e Sql) -> Result<i64, sqlx::Error> {
+        Ok(Sqlite::query(sql).execute(pool).await?.last_insert_rowid())
     }
 }
 
 #[async_trait]
 impl Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
     fn tables(&self) -> &Tables {
         &self.tables
     }
 
-    async fn table_columns(&self, table: &str) -> Result<Option<Vec<ColumnInfo>>> {
-        let rows = sqlx::query(r#"SELECT name, "notnull", dflt_value IS NOT NULL OR pk > 0 FROM pragma_table_info(?1)"#)
-            .bind(table)
-            .fetch_all(&self.pool)
-            .await
-            .with_context(|| format!("reading the columns of {table}"))?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(
-            rows.iter()
-                .map(|row| ColumnInfo {
-                    name: row.get(0),
-                    not_null: row.get::<i64, _>(1) != 0,
-                    has_default: row.get(2),
-                })
-                .collect(),
-        ))
+    fn queries(&self) -> &dyn Queries {
+        &self.pool
     }
 
-    async fn migrate(&self) -> Result<MigrateOutcome> {
-        let has_dot_tables = self
-            .table_columns(&self.tables.application)
-            .await?
-            .is_some();
-        let has_our_ledger = self.table_columns("_sqlx_migrations").await?.is_some();
-        if has_dot_tables && !has_our_ledger {
-            return Ok(MigrateOutcome::ManagedByDjango);
-        }
-        let before = applied_count(&self.pool, has_our_ledger).await?;
+    fn columns_query(&self, table: &str) -> Sql {
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.push(
+            r#"SELECT name, "notnull", dflt_value IS NOT NULL OR pk > 0 FROM pragma_table_info("#,
+        )
+        .bind(Value::Text(table.to_string()))
+        .push(")");
+        sql
+    }
+
+    async fn run_embedded_migrations(&self) -> Result<()> {
         MIGRATOR
             .run(&self.pool)
             .await
-            .context("applying oauthctl's SQLite migrations")?;
-        let after = applied_count(&self.pool, true).await?;
-        Ok(MigrateOutcome::Applied((after - before) as usize))
-    }
-
-    async fn user_exists(&self, user_id: i64) -> Result<bool> {
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE \"id\" = ?1 LIMIT 1",
-            quoted(&self.tables.user, '"')
-        );
-        let row = sqlx::query(&sql)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("looking up the user")?;
-        Ok(row.is_some())
-    }
-
-    async fn client_id_exists(&self, client_id: &str) -> Result<bool> {
-        let sql = format!(
-            "SELECT 1 FROM {} WHERE \"client_id\" = ?1 LIMIT 1",
-            quoted(&self.tables.application, '"')
-        );
-        let row = sqlx::query(&sql)
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .context("looking up the client id")?;
-        Ok(row.is_some())
-    }
-
-    async fn insert_application(&self, app: &NewApplication) -> Result<i64, InsertError> {
-        let table = &self.tables.application;
-        let columns = self.table_columns(table).await?.unwrap_or_default();
-        let plan = application_insert_plan(table, &columns, app)?;
-        let names: Vec<&str> = plan.iter().map(|(name, _)| *name).collect();
-        let sql = insert_sql(table, &names, '"', |i| format!("?{i}"));
-        let mut query = sqlx::query(&sql);
-        for (_, value) in plan {
-            query = bind(query, value);
-        }
-        match query.execute(&self.pool).await {
-            Ok(done) => Ok(done.last_insert_rowid()),
-            Err(e) if is_unique_violation(&e) => Err(InsertError::DuplicateClientId),
-            Err(e) => Err(anyhow::Error::new(e)
-                .context(format!("inserting into {table}"))
-                .into()),
-        }
+            .context("applying oauthctl's SQLite migrations")
     }
 
     async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {
         if self.path == ":memory:" || self.path.starts_with("file::memory:") {
-            // A private in-memory database: no other process can reach it.
-            return Ok(Box::new(FileLock {
-                path: PathBuf::from(":memory:"),
-                _file: None,
-            }));
+            return Ok(Box::new(FileLock::in_memory()));
         }
-        let path = cleanup_lock_path(&self.path);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-        // Fully qualified: std's own File::try_lock (Rust 1.89) would otherwise shadow fs4's.
-        match fs4::FileExt::try_lock(&file) {
-            Ok(()) => Ok(Box::new(FileLock {
-                path,
-                _file: Some(file),
-            })),
-            Err(fs4::TryLockError::WouldBlock) => bail!(crate::error::Failure::Conflict(format!(
-                "another oauthctl cleartokens run is active on {}: it holds the lock file {}; try again when it has finished",
-                self.path,
-                path.display()
-            ))),
-            Err(fs4::TryLockError::Error(e)) => {
-                Err(e).with_context(|| format!("cannot lock {}", path.display()))
-            }
-        }
+        let lock = FileLock::acquire(&self.path, cleanup_lock_path(&self.path))?;
+        Ok(Box::new(lock))
     }
 
     async fn prepare_cleanup(&self) -> Result<()> {
@@ -266,46 +161,86 @@ impl Store for SqliteStore {
         self.cleanup_batch(batch.step, cutoffs, batch.after_id, batch.limit)
             .await
     }
-
-    async fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> Result<u64> {
-        let sql = predicates::count_sql(Params::NumberedQuestion, '"', &self.tables, step, cutoffs);
-        let count: i64 = query_for(&sql)
-            .fetch_one(&self.pool)
-            .await
-            .with_context(|| format!("counting rows in {}", step.table(&self.tables)))?
-            .get(0);
-        Ok(count as u64)
-    }
-
-    fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
-        let Some(e) = super::sqlx_error(error) else {
-            return ErrorClass::Permanent;
-        };
-        if let Some(db) = e.as_database_error() {
-            // SQLITE_BUSY (5) / SQLITE_LOCKED (6) and their extended codes: another connection
-            // holds the lock past our busy timeout.
-            let primary = db
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .map(|c| c & 0xff);
-            return match primary {
-                Some(5) | Some(6) => ErrorClass::Transient,
-                _ => ErrorClass::Permanent,
-            };
-        }
-        match e {
-            // A file-level I/O error is a disk problem, not a dropped connection.
-            sqlx::Error::Io(_) => ErrorClass::Permanent,
-            sqlx::Error::PoolTimedOut => ErrorClass::Transient,
-            _ => ErrorClass::Permanent,
-        }
-    }
 }
 
 impl SqliteStore {
+    /// One batch (see the module docs).
+    async fn cleanup_batch(
+        &self,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<BatchOutcome> {
+        // Everything on one connection: the scratch table is private to it.
+        let mut conn = self.pool.acquire().await.context("connecting")?;
+        let candidates = self
+            .collect_candidates(&mut conn, step, cutoffs, after_id, limit)
+            .await?;
+        if candidates == 0 {
+            return Ok(BatchOutcome::NONE_LEFT);
+        }
+        let last_id: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MAX(\"id\") FROM temp.{}",
+            Dialect::Sqlite.quote(BATCH_TABLE)
+        ))
+        .fetch_one(&mut *conn)
+        .await
+        .context("reading the batch's last id")?;
+
+        let write = WriteBatch {
+            step,
+            tables: &self.tables,
+            // BEGIN IMMEDIATE takes the write lock up front instead of failing with SQLITE_BUSY
+            // when a read transaction is upgraded.
+            begin: "BEGIN IMMEDIATE",
+            set_null: step
+                .deletes_refresh_tokens()
+                .then(|| self.set_null_sql(step, cutoffs)),
+            delete: self.delete_sql(step, cutoffs),
+        };
+        let (deleted, locked) = write.run::<Sqlite>(&mut conn).await?;
+        Ok(BatchOutcome {
+            candidates,
+            deleted,
+            first_id: None,
+            last_id,
+            locked,
+        })
+    }
+
+    /// Fills the (emptied) scratch table with the batch's candidate ids, by one read: no write
+    /// lock is held while scanning. Returns how many there are.
+    async fn collect_candidates(
+        &self,
+        conn: &mut SqliteConnection,
+        step: Step,
+        cutoffs: &Cutoffs,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<u64> {
+        let scratch = Dialect::Sqlite.quote(BATCH_TABLE);
+        sqlx::query(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {scratch} (\"id\" INTEGER PRIMARY KEY)"
+        ))
+        .execute(&mut *conn)
+        .await
+        .context("creating the batch scratch table")?;
+        sqlx::query(&format!("DELETE FROM temp.{scratch}"))
+            .execute(&mut *conn)
+            .await
+            .context("emptying the batch scratch table")?;
+        let candidates = Sqlite::query(&self.candidates_sql(step, cutoffs, after_id, limit))
+            .execute(&mut *conn)
+            .await
+            .with_context(|| format!("selecting a batch from {}", step.table(&self.tables)))?
+            .rows_affected();
+        Ok(candidates)
+    }
+
     /// The statement collecting the next candidates into the scratch table.
     fn candidates_sql(&self, step: Step, cutoffs: &Cutoffs, after_id: i64, limit: u64) -> Sql {
-        let mut sql = Sql::new(Params::NumberedQuestion, '"');
+        let mut sql = Sql::new(Dialect::Sqlite);
         sql.push("INSERT INTO temp.")
             .ident(BATCH_TABLE)
             .push(" (\"id\") SELECT t.\"id\" FROM ")
@@ -318,109 +253,34 @@ impl SqliteStore {
         sql
     }
 
-    async fn cleanup_batch(
-        &self,
-        step: Step,
-        cutoffs: &Cutoffs,
-        after_id: i64,
-        limit: u64,
-    ) -> Result<BatchOutcome> {
+    /// DOT's SET_NULL on accesstoken.source_refresh_token_id, for exactly the refresh tokens
+    /// [`Self::delete_sql`] deletes (the same re-checked condition, under the same write lock).
+    fn set_null_sql(&self, step: Step, cutoffs: &Cutoffs) -> Sql {
         let tables = &self.tables;
-        let table = step.table(tables);
-        // Everything on one connection: the scratch table is private to it.
-        let mut conn = self.pool.acquire().await.context("connecting")?;
-        sqlx::query(&format!(
-            "CREATE TEMP TABLE IF NOT EXISTS {} (\"id\" INTEGER PRIMARY KEY)",
-            quoted(BATCH_TABLE, '"')
-        ))
-        .execute(&mut *conn)
-        .await
-        .context("creating the batch scratch table")?;
-        sqlx::query(&format!("DELETE FROM temp.{}", quoted(BATCH_TABLE, '"')))
-            .execute(&mut *conn)
-            .await
-            .context("emptying the batch scratch table")?;
-
-        // One read finds the candidates (no write lock held while scanning).
-        let candidates_sql = self.candidates_sql(step, cutoffs, after_id, limit);
-        let candidates = query_for(&candidates_sql)
-            .execute(&mut *conn)
-            .await
-            .with_context(|| format!("selecting a batch from {table}"))?
-            .rows_affected();
-        if candidates == 0 {
-            return Ok(BatchOutcome::NONE_LEFT);
-        }
-        let last_id: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT MAX(\"id\") FROM temp.{}",
-            quoted(BATCH_TABLE, '"')
-        ))
-        .fetch_one(&mut *conn)
-        .await
-        .context("reading the batch's last id")?;
-
-        // One short write transaction; BEGIN IMMEDIATE takes the write lock up front instead of
-        // failing with SQLITE_BUSY when a read transaction is upgraded.
-        let write_started = std::time::Instant::now();
-        let mut tx = conn
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting the batch transaction")?;
-        if step.deletes_refresh_tokens() {
-            // DOT's SET_NULL on accesstoken.source_refresh_token_id, for exactly the refresh
-            // tokens deleted below (the same re-checked condition, under the same write lock).
-            let mut sql = Sql::new(Params::NumberedQuestion, '"');
-            // Written as `t.id IN (scratch)` so that SQLite drives it from the scratch table's
-            // rows; as a JOIN it would scan the whole refresh token table per batch.
-            sql.push("UPDATE ")
-                .ident(&tables.access_token)
-                .push(" SET \"source_refresh_token_id\" = NULL WHERE \"source_refresh_token_id\" IN (SELECT t.\"id\" FROM ")
-                .ident(table)
-                .push(" t WHERE t.\"id\" IN (SELECT \"id\" FROM temp.")
-                .ident(BATCH_TABLE)
-                .push(") AND ");
-            predicates::step_condition(&mut sql, tables, step, cutoffs);
-            sql.push(")");
-            query_for(&sql).execute(&mut *tx).await.with_context(|| {
-                format!("nulling {}.source_refresh_token_id", tables.access_token)
-            })?;
-        }
-        let mut sql = Sql::new(Params::NumberedQuestion, '"');
-        sql.push("DELETE FROM ")
-            .ident(table)
-            .push(" AS t WHERE t.\"id\" IN (SELECT \"id\" FROM temp.")
+        let mut sql = Sql::new(Dialect::Sqlite);
+        // Written as `t.id IN (scratch)` so that SQLite drives it from the scratch table's
+        // rows; as a JOIN it would scan the whole refresh token table per batch.
+        sql.push("UPDATE ")
+            .ident(&tables.access_token)
+            .push(" SET \"source_refresh_token_id\" = NULL WHERE \"source_refresh_token_id\" IN (SELECT t.\"id\" FROM ")
+            .ident(step.table(tables))
+            .push(" t WHERE t.\"id\" IN (SELECT \"id\" FROM temp.")
             .ident(BATCH_TABLE)
             .push(") AND ");
         predicates::step_condition(&mut sql, tables, step, cutoffs);
-        let deleted = query_for(&sql)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("deleting a batch from {table}"))?
-            .rows_affected();
-        tx.commit().await.context("committing the batch")?;
-        Ok(BatchOutcome {
-            candidates,
-            deleted,
-            first_id: None,
-            last_id,
-            locked: write_started.elapsed(),
-        })
+        sql.push(")");
+        sql
     }
-}
 
-async fn applied_count(pool: &SqlitePool, ledger_exists: bool) -> Result<i64> {
-    if !ledger_exists {
-        return Ok(0);
+    /// Deletes the candidates that still match.
+    fn delete_sql(&self, step: Step, cutoffs: &Cutoffs) -> Sql {
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.push("DELETE FROM ")
+            .ident(step.table(&self.tables))
+            .push(" AS t WHERE t.\"id\" IN (SELECT \"id\" FROM temp.")
+            .ident(BATCH_TABLE)
+            .push(") AND ");
+        predicates::step_condition(&mut sql, &self.tables, step, cutoffs);
+        sql
     }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(pool)
-        .await
-        .context("reading oauthctl's migration ledger")?;
-    Ok(count)
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
 }

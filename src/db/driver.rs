@@ -1,0 +1,189 @@
+//! The sqlx glue, written once for the three drivers: binding a [`Sql`]'s values and running it
+//! on a pool or on a connection.
+//!
+//! A backend states only what its driver does differently ([`Driver`]): its dialect, the Rust
+//! type a timestamp is bound as, how it reports the rows a statement changed and the id an
+//! INSERT made. [`Run`] is the rest, for any driver. The trait bounds sqlx needs for that are
+//! written once, on `Run`'s blanket implementation, so code over "any backend" (the store's
+//! common verbs, the session lock) needs only `DB: Run`. [`Queries`] is the object-safe face of
+//! a pool that [`super::Store`]'s common verbs run on.
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+use super::sql::{Dialect, Sql, Value};
+use super::ColumnInfo;
+
+/// What one sqlx driver does differently from the others.
+pub trait Driver: Database {
+    const DIALECT: Dialect;
+
+    /// The type a timestamp is bound as: the one whose encoding the database compares as DOT's
+    /// own values.
+    type Timestamp: for<'q> Encode<'q, Self> + Type<Self> + Send + 'static;
+
+    fn timestamp(at: Option<DateTime<Utc>>) -> Self::Timestamp;
+
+    /// How many rows a statement changed.
+    fn rows_affected(done: &Self::QueryResult) -> u64;
+
+    /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
+    fn insert<'e>(
+        pool: &'e Pool<Self>,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'e;
+}
+
+/// Running a [`Sql`] with any [`Driver`].
+pub trait Run: Driver {
+    /// The statement with its values bound.
+    fn query(sql: &Sql) -> Query<'_, Self, <Self as Database>::Arguments<'_>>;
+
+    /// Whether the statement returns a row.
+    fn exists<'e>(
+        pool: &'e Pool<Self>,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'e;
+
+    /// The first column of the one row the statement returns.
+    fn fetch_i64<'e>(
+        pool: &'e Pool<Self>,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'e;
+
+    /// A catalogue query's rows of (name, NOT NULL, has a default).
+    fn fetch_columns<'e>(
+        pool: &'e Pool<Self>,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<Vec<ColumnInfo>, sqlx::Error>> + Send + 'e;
+
+    /// The first column of the one row the statement returns, as a (nullable) truth value.
+    fn fetch_flag<'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<Option<bool>, sqlx::Error>> + Send + 'e;
+
+    /// Runs the statement, discarding any rows; returns how many rows it changed.
+    fn execute<'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send + 'e;
+
+    /// Runs a statement without values as plain text (no prepared statement), as session
+    /// settings are run.
+    fn execute_text<'e>(
+        conn: &'e mut Self::Connection,
+        statement: &'e str,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'e;
+}
+
+impl<DB> Run for DB
+where
+    DB: Driver,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB>,
+    for<'q> Option<bool>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    String: Type<DB> + for<'r> Decode<'r, DB>,
+    bool: Type<DB> + for<'r> Decode<'r, DB>,
+    i64: Type<DB> + for<'r> Decode<'r, DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    fn query(sql: &Sql) -> Query<'_, DB, <DB as Database>::Arguments<'_>> {
+        debug_assert_eq!(sql.dialect(), DB::DIALECT);
+        sql.binds
+            .iter()
+            .cloned()
+            .fold(sqlx::query(&sql.text), |query, value| match value {
+                Value::Text(text) => query.bind(text),
+                Value::Bool(flag) => query.bind(flag),
+                Value::Int(number) => query.bind(number),
+                Value::Timestamp(at) => query.bind(DB::timestamp(at)),
+            })
+    }
+
+    async fn exists<'e>(pool: &'e Pool<DB>, sql: &'e Sql) -> Result<bool, sqlx::Error> {
+        Ok(DB::query(sql).fetch_optional(pool).await?.is_some())
+    }
+
+    async fn fetch_i64<'e>(pool: &'e Pool<DB>, sql: &'e Sql) -> Result<i64, sqlx::Error> {
+        DB::query(sql).fetch_one(pool).await?.try_get(0)
+    }
+
+    async fn fetch_columns<'e>(
+        pool: &'e Pool<DB>,
+        sql: &'e Sql,
+    ) -> Result<Vec<ColumnInfo>, sqlx::Error> {
+        let rows = DB::query(sql).fetch_all(pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ColumnInfo {
+                    name: row.try_get(0)?,
+                    not_null: row.try_get(1)?,
+                    has_default: row.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn fetch_flag<'e>(
+        conn: &'e mut DB::Connection,
+        sql: &'e Sql,
+    ) -> Result<Option<bool>, sqlx::Error> {
+        DB::query(sql).fetch_one(conn).await?.try_get(0)
+    }
+
+    async fn execute<'e>(conn: &'e mut DB::Connection, sql: &'e Sql) -> Result<u64, sqlx::Error> {
+        Ok(DB::rows_affected(&DB::query(sql).execute(conn).await?))
+    }
+
+    async fn execute_text<'e>(
+        conn: &'e mut DB::Connection,
+        statement: &'e str,
+    ) -> Result<(), sqlx::Error> {
+        conn.execute(statement).await?;
+        Ok(())
+    }
+}
+
+/// A pool, for the statements [`super::Store`] writes once for every backend.
+#[async_trait]
+pub trait Queries: Send + Sync {
+    fn dialect(&self) -> Dialect;
+    /// Whether the statement returns a row.
+    async fn exists(&self, sql: &Sql) -> Result<bool, sqlx::Error>;
+    /// The first column of the one row the statement returns.
+    async fn fetch_i64(&self, sql: &Sql) -> Result<i64, sqlx::Error>;
+    /// A catalogue query's rows of (name, NOT NULL, has a default).
+    async fn fetch_columns(&self, sql: &Sql) -> Result<Vec<ColumnInfo>, sqlx::Error>;
+    /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
+    async fn insert(&self, sql: &Sql) -> Result<i64, sqlx::Error>;
+}
+
+#[async_trait]
+impl<DB: Run> Queries for Pool<DB> {
+    fn dialect(&self) -> Dialect {
+        DB::DIALECT
+    }
+
+    async fn exists(&self, sql: &Sql) -> Result<bool, sqlx::Error> {
+        DB::exists(self, sql).await
+    }
+
+    async fn fetch_i64(&self, sql: &Sql) -> Result<i64, sqlx::Error> {
+        DB::fetch_i64(self, sql).await
+    }
+
+    async fn fetch_columns(&self, sql: &Sql) -> Result<Vec<ColumnInfo>, sqlx::Error> {
+        DB::fetch_columns(self, sql).await
+    }
+
+    async fn insert(&self, sql: &Sql) -> Result<i64, sqlx::Error> {
+        DB::insert(self, sql).await
+    }
+}
