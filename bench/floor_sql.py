@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Print the "floor" of cleartokens: DOT 3.4.1's six deletion steps (reference §2.3) as single,
+"""Print the "floor" of cleartokens: DOT 3.4.1's six deletion steps (docs/compatibility.md#the-six-steps) as single,
 unbatched SQL statements, for the plain client of one backend (sqlite3 / psql / mariadb).
 
   floor_sql.py sqlite|postgres|mysql --now RFC3339 [--rte N] [--grace N] [--reuse]
 
 Same order, same predicates and boundaries as DOT (steps 1 and 3 `<=`, steps 4-6 `<`), same cutoffs
 (now, now - grace, now - RTE; with reuse protection the revoked cutoff is the expiry cutoff, and step 1
-is skipped when that is unset), literals in each backend's storage form (§6.1). Before each
+is skipped when that is unset), literals in each backend's storage form (docs/compatibility.md#storage-and-comparison). Before each
 refresh-token delete, the references to the doomed rows are nulled (accesstoken.source_refresh_token_id,
 Django's SET_NULL); steps 4 and 5 need no such UPDATE, because their predicate already requires that
 nothing references the row (Django's Collector issues it anyway and it changes nothing). Each statement

@@ -10,7 +10,7 @@ the same schema). One application row is added (and one auth_user row when that 
 the FK target of user_id on a Django-migrated database). Needs the interop venv for PostgreSQL
 (psycopg 3) and MariaDB/MySQL (PyMySQL); SQLite uses only the standard library.
 
-Values are written exactly as Django writes them (reference §6.1, §6.3): token_checksum =
+Values are written exactly as Django writes them (docs/compatibility.md#datetime-encodings): token_checksum =
 sha256(token) hex, resource '[]', jti / token_family as 32-char hex on SQLite and char(32) columns and
 native uuid on PostgreSQL and MariaDB >= 10.7 (detected from the column type), datetimes as
 'YYYY-MM-DD HH:MM:SS[.ffffff]' naive UTC text on SQLite, naive UTC datetime(6) on MySQL, timestamptz

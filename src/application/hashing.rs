@@ -161,7 +161,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    // Test vectors from Django 5.2's check_password (reference §3.7): password SECRET.
+    // Test vectors from Django 5.2's check_password (docs/compatibility.md#hash-formats): password SECRET.
     #[test]
     fn pbkdf2_sha256_matches_django_vectors() {
         assert_eq!(

@@ -15,7 +15,7 @@ use super::settings::{Plan, Settings};
 use crate::db::{BatchOutcome, Cutoffs, Step};
 use crate::shell::Shell;
 
-/// DOT's warning when refresh tokens never age-expire (3.4.1, `cleartokens.py`; §2.1).
+/// DOT's warning when refresh tokens never age-expire (3.4.1, `cleartokens.py`; docs/compatibility.md#warning-and-log-lines).
 pub const EXPIRY_UNSET_WARNING: &str = "REFRESH_TOKEN_EXPIRE_SECONDS is not set (or is 0), so refresh tokens never age-expire. cleartokens will only remove revoked and orphaned refresh tokens; expired access and ID tokens that are still bound to a refresh token are kept as long as that refresh token lives. Set REFRESH_TOKEN_EXPIRE_SECONDS to enable expiry-based cleanup.";
 
 /// Why a run ended.

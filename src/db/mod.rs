@@ -113,7 +113,7 @@ pub struct ColumnInfo {
     pub has_default: bool,
 }
 
-/// DOT 3.4.1's six `clear_expired()` steps, in the order DOT runs them (§2.3).
+/// DOT 3.4.1's six `clear_expired()` steps, in the order DOT runs them (docs/compatibility.md#the-six-steps).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {

@@ -1,4 +1,4 @@
-//! DOT 3.4.1's `clear_expired()` conditions (§2.3), written once for every dialect.
+//! DOT 3.4.1's `clear_expired()` conditions (docs/compatibility.md#the-six-steps), written once for every dialect.
 //!
 //! Each backend composes its own batch statements (a CTE on PostgreSQL, a scratch table on
 //! SQLite, an id range or list on MySQL) around these conditions, so the predicates and

@@ -520,7 +520,7 @@ fn dot_models_origin() {
     );
 }
 
-/// DOT 3.4.1 reference §3.5 observed examples: `reference_examples`; expected messages recorded from DOT itself.
+/// Examples observed from DOT 3.4.1 itself (docs/compatibility.md#redirect-uri-validator): `reference_examples`; expected messages recorded from DOT itself.
 #[test]
 fn dot_reference_examples() {
     let v = validator("redirect uri", &["http", "https"], true, true, false, false);

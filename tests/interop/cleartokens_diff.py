@@ -6,7 +6,7 @@
                       [--seed S] [--keep] [-k SUBSTRING]
 
 1. A template database is created and migrated by Django's `migrate`, then seeded through DOT's own
-   models with every clear_expired case of reference §4.2 (TestClearExpired's 200 access tokens,
+   models with every clear_expired case of DOT's own tests (TestClearExpired's 200 access tokens,
    50 refresh tokens and 200 grants; the step-3 boundary at exactly now - RTE for RTE 500 and 3600,
    and its microsecond neighbours; old and new orphans; TestClearRevoked's within/outside-grace rows;
    the ID-token cases of test_clear_expired_id_tokens) plus a random mix (--random-rows, default 3000)
@@ -160,7 +160,7 @@ def seed(seed_value, random_rows):
             return o.id
 
         n = NOW0
-        # §4.2 TestClearExpired: 100 expired + 100 current ATs (no user, no application), RTs on
+        # DOT's TestClearExpired: 100 expired + 100 current ATs (no user, no application), RTs on
         # expired ATs 0, 2, ..., 48 and on current ATs 1, 3, ..., 49; 100 + 100 grants.
         expired = [at(n - s(1000), with_app=False, with_user=False) for _ in range(100)]
         current = [at(n + s(1000), with_app=False, with_user=False) for _ in range(100)]
@@ -179,7 +179,7 @@ def seed(seed_value, random_rows):
         old_orphan = rt(None)
         rt(None)
         rt(at(n + s(1000)))
-        # §4.2 TestClearRevoked: 3 revoked outside grace, 3 within, 3 current (paired to ATs at +1000 s)
+        # DOT's TestClearRevoked: 3 revoked outside grace, 3 within, 3 current (paired to ATs at +1000 s)
         first_revoked = ids["rt"] + 1
         for base in (NOW0, NOW1):
             for _ in range(3):

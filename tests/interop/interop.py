@@ -264,7 +264,7 @@ def dt_in_window(what, value, t0, t1):
 
 
 def check_raw_datetimes(app_id, t0, t1):
-    """The stored representation itself, below Django's conversions (§6.1 of the reference)."""
+    """The stored representation itself, below Django's conversions (docs/compatibility.md#storage-and-comparison)."""
     # On SQLite, CAST keeps Django's datetime converter (keyed on the declared type) out of the way.
     cols = "CAST(created AS TEXT), CAST(updated AS TEXT), typeof(created), typeof(updated)" if BACKEND == "sqlite" else "created, updated"
     with connection.cursor() as cur:

@@ -1,5 +1,5 @@
 //! `oauthctl cleartokens` against real SQLite, PostgreSQL and MariaDB databases: DOT 3.4.1's own
-//! `clear_expired` test cases (§4.2), boundaries, settings validation, dry run, JSON, time budget,
+//! `clear_expired` test cases (DOT's own TestClearExpired and TestClearRevoked), boundaries, settings validation, dry run, JSON, time budget,
 //! run lock, signals, and batching invariance. Rows are seeded with SQL in DOT's schema, datetimes
 //! in each backend's native form, and "now" is frozen with OAUTHCTL_NOW.
 
