@@ -194,11 +194,21 @@ fn check_choice(
     }
 }
 
-/// Runs DOT's `full_clean()` on the candidate.
+/// Runs DOT's `full_clean()` on the candidate: field checks, then `Application.clean()`, then
+/// the uniqueness check, each appending to the errors in Django's order.
 pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> FieldErrors {
     let mut errors = FieldErrors::default();
+    clean_fields(&mut errors, candidate, lookups);
+    clean(&mut errors, candidate, policy);
+    // validate_unique(), only for fields without errors.
+    if lookups.client_id_taken && !errors.has("client_id") {
+        errors.add("client_id", UNIQUE_CLIENT_ID_MESSAGE);
+    }
+    errors
+}
 
-    // 1. clean_fields(), in the model's field order.
+/// `clean_fields()`, in the model's field order.
+fn clean_fields(errors: &mut FieldErrors, candidate: &Candidate, lookups: Lookups) {
     if let Some(message) = max_length_message(255, &candidate.client_id) {
         errors.add("client_id", message);
     }
@@ -222,14 +232,14 @@ pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> Fie
         }
     }
     check_choice(
-        &mut errors,
+        errors,
         "client_type",
         &candidate.client_type,
         CLIENT_TYPES,
         false,
     );
     check_choice(
-        &mut errors,
+        errors,
         "authorization_grant_type",
         &candidate.authorization_grant_type,
         GRANT_TYPES,
@@ -242,15 +252,11 @@ pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> Fie
     if let Some(message) = max_length_message(255, &candidate.name) {
         errors.add("name", message);
     }
-    check_choice(
-        &mut errors,
-        "algorithm",
-        &candidate.algorithm,
-        ALGORITHMS,
-        true,
-    );
+    check_choice(errors, "algorithm", &candidate.algorithm, ALGORITHMS, true);
+}
 
-    // 2. Application.clean(): errors keyed by field, appended after the field errors.
+/// `Application.clean()`: errors keyed by field, appended after the field errors.
+fn clean(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
     let redirect_uris = py_split_whitespace(&candidate.redirect_uris);
     if redirect_uris.is_empty() {
         if REDIRECTING_GRANTS.contains(&candidate.authorization_grant_type.as_str()) {
@@ -306,12 +312,6 @@ pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> Fie
             );
         }
     }
-
-    // 3. validate_unique(), only for fields without errors.
-    if lookups.client_id_taken && !errors.has("client_id") {
-        errors.add("client_id", UNIQUE_CLIENT_ID_MESSAGE);
-    }
-    errors
 }
 
 #[cfg(test)]
