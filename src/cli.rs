@@ -41,6 +41,14 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Table names for swapped models.
+    #[command(flatten)]
+    pub tables: TableArgs,
+}
+
+/// `--*-table`: DOT's table names, overridable for swapped models (and Django's user table).
+#[derive(Args, Debug, Clone)]
+pub struct TableArgs {
     /// Application table, for a swapped OAUTH2_PROVIDER_APPLICATION_MODEL.
     #[arg(
         long,
@@ -95,7 +103,9 @@ impl GlobalArgs {
     pub fn database_url(&self) -> anyhow::Result<db::DatabaseUrl> {
         db::DatabaseUrl::parse(&self.database_url)
     }
+}
 
+impl TableArgs {
     /// Every table option with its value and DOT's default.
     fn table_options(&self) -> [(&'static str, &str, &'static str); 6] {
         [
@@ -125,7 +135,7 @@ impl GlobalArgs {
     }
 
     /// The first table option set to something other than DOT's name (flag or environment).
-    pub fn overridden_table_flag(&self) -> Option<&'static str> {
+    pub fn overridden_flag(&self) -> Option<&'static str> {
         self.table_options()
             .into_iter()
             .find(|(_, value, default)| value != default)
@@ -133,7 +143,7 @@ impl GlobalArgs {
     }
 
     /// The table names, each checked to be a plain identifier before any SQL sees it.
-    pub fn tables(&self) -> anyhow::Result<db::Tables> {
+    pub fn resolve(&self) -> anyhow::Result<db::Tables> {
         for (flag, name, _) in self.table_options() {
             db::validate_identifier(flag, name)?;
         }
@@ -162,10 +172,10 @@ pub enum Command {
 /// `--format`: what a command prints on stdout.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputFormat {
-    /// Human-readable lines (for cleartokens, DOT's own).
+    // No doc comments on the variants: clap would switch every help page that has --format to
+    // its long layout.
     #[default]
     Text,
-    /// One JSON object.
     Json,
 }
 

@@ -131,7 +131,7 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
     // Everything that can be wrong with the request is found before the database is touched.
     let plan = Plan::resolve(&args.raw_plan())?;
     let url = global.database_url()?;
-    let tables = global.tables()?;
+    let tables = global.tables.resolve()?;
     report::warn_settings(shell, &plan.settings);
 
     let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;

@@ -108,7 +108,9 @@ fn bool_setting(text: &str) -> Result<bool, &'static str> {
 /// `--hasher`: the names Django gives its hashers.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HasherChoice {
+    /// Django's Argon2PasswordHasher (needs argon2-cffi on the Django side).
     Argon2,
+    /// Django's PBKDF2PasswordHasher (available in every Django install).
     #[value(name = "pbkdf2_sha256")]
     Pbkdf2Sha256,
 }
@@ -140,7 +142,7 @@ struct ExistingJson<'a> {
 
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     let url = global.database_url()?;
-    let tables = global.tables()?;
+    let tables = global.tables.resolve()?;
     let request = request(&args)?;
     let client_id = request.candidate.client_id.clone();
     let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;

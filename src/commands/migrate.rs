@@ -14,8 +14,8 @@ pub struct Args {}
 
 pub async fn run(global: &GlobalArgs, _args: Args, shell: &Shell) -> Result<Outcome> {
     let url = global.database_url()?;
-    let tables = global.tables()?;
-    if let Some(flag) = global.overridden_table_flag() {
+    let tables = global.tables.resolve()?;
+    if let Some(flag) = global.tables.overridden_flag() {
         bail!(Failure::Usage(format!(
             "migrate creates DOT's default table names; {flag} is for a swapped model that Django migrates: drop it to run migrate"
         )));
