@@ -1,6 +1,7 @@
 //! Everything oauthctl prints goes through one [`Shell`], as cargo's does: results on stdout, notes,
-//! warnings and the progress line on stderr. Colour follows the terminal and the usual switches
-//! (`NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`) through clap's own `anstream`.
+//! warnings and the progress line on stderr. The one coloured line, a warning, follows the terminal
+//! and the usual switches (`NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`) through clap's own `anstream`;
+//! everything else is written as is.
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -25,7 +26,8 @@ impl Shell {
     /// One line of the command's result on stdout.
     pub fn out(&self, line: impl Display) -> Result<()> {
         self.clear_progress();
-        let mut out = anstream::stdout().lock();
+        // Plain stdout: anstream would also strip control bytes from user data (names, ids).
+        let mut out = std::io::stdout().lock();
         writeln!(out, "{line}")
             .and_then(|()| out.flush())
             .context("writing to stdout")
@@ -40,12 +42,15 @@ impl Shell {
     /// A line on stderr (status, notes, stop summaries). Never fails: stderr is the last resort.
     pub fn note(&self, line: impl Display) {
         self.clear_progress();
-        let _ = writeln!(anstream::stderr().lock(), "{line}");
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
-    /// A warning on stderr, in Django's WARNING style where stderr takes colour.
+    /// A warning on stderr, in Django's WARNING style where stderr takes colour: anstream drops
+    /// the style for a non-terminal, `NO_COLOR` or `CLICOLOR=0`, and keeps it for
+    /// `CLICOLOR_FORCE`.
     pub fn warn(&self, line: impl Display) {
-        self.note(format_args!("{WARNING}{line}{WARNING:#}"));
+        self.clear_progress();
+        let _ = writeln!(anstream::stderr().lock(), "{WARNING}{line}{WARNING:#}");
     }
 
     /// Whether stderr is a terminal, where a progress line may be drawn.

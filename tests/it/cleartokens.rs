@@ -1346,6 +1346,31 @@ backend_test!(warns_on_stderr_when_expiry_unset_or_zero, |backend| {
     json(&as_json);
 });
 
+/// The warning is Django's WARNING style (bold yellow) only where colour is wanted: forced by
+/// CLICOLOR_FORCE even on a pipe, never with NO_COLOR or CLICOLOR=0, plain on a pipe by default.
+#[test]
+fn the_warning_is_coloured_only_where_colour_is_wanted_sqlite() {
+    let db = TestDb::migrated(Backend::Sqlite, "warn_colour");
+    let with_env = |vars: &[(&str, &str)]| {
+        let mut cmd = db.oauthctl(&["cleartokens"]);
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        stderr(&cmd.output().unwrap())
+    };
+    let forced = with_env(&[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.contains("\x1b[") && forced.contains(WARNING),
+        "{forced:?}"
+    );
+    assert_eq!(with_env(&[]), format!("{WARNING}\n"));
+    assert_eq!(
+        with_env(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        format!("{WARNING}\n")
+    );
+    assert_eq!(with_env(&[("CLICOLOR", "0")]), format!("{WARNING}\n"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bounded runs, the run lock, signals
 
