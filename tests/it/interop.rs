@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::process::run_echoed;
+use crate::support::process::{assert_script_passed, run_echoed};
 use crate::support::{backend_test, bin, require, scrub_env, Need};
 
 /// Generous: the first run builds the venv (pip), and three backends may share two cores.
@@ -48,26 +48,7 @@ fn interop(backend: &str) {
         .env("OAUTHCTL_BIN", bin());
     let (status, lines) = run_echoed(backend, run, RUN_TIMEOUT);
 
-    let failures: Vec<&String> = lines.iter().filter(|l| l.starts_with("FAIL ")).collect();
-    let summary = lines
-        .iter()
-        .rev()
-        .find(|l| l.contains(" passed, "))
-        .cloned()
-        .unwrap_or_else(|| "(no summary line)".into());
-    assert!(
-        status.success() && failures.is_empty(),
-        "interop suite on {backend} failed ({status}): {summary}\n{}",
-        failures
-            .iter()
-            .map(|l| l.as_str())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(
-        summary.ends_with(" passed, 0 failed"),
-        "unexpected summary on {backend}: {summary}"
-    );
+    assert_script_passed(&format!("interop suite on {backend}"), status, &lines);
 }
 
 backend_test!(interop_suite, |backend| {

@@ -17,7 +17,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::support::process::run_echoed;
+use crate::support::process::{assert_script_passed, run_echoed};
 use crate::support::{backend_test, bin, require, scrub_env, Need};
 
 /// The first run may build the venv (pip); a backend normally takes 1-3 minutes.
@@ -39,25 +39,10 @@ fn differential(backend: &str) {
     .env("OAUTHCTL_BIN", bin())
     .env_remove("INTEROP_DIR");
     let (status, lines) = run_echoed(&format!("cleartokens-diff {backend}"), cmd, TIMEOUT);
-    let failures: Vec<&str> = lines
-        .iter()
-        .filter(|l| l.starts_with("FAIL "))
-        .map(|l| l.as_str())
-        .collect();
-    let summary = lines
-        .iter()
-        .rev()
-        .find(|l| l.contains(" passed, "))
-        .cloned()
-        .unwrap_or_else(|| "(no summary line)".into());
-    assert!(
-        status.success() && failures.is_empty(),
-        "cleartokens differential test on {backend} failed ({status}): {summary}\n{}",
-        failures.join("\n")
-    );
-    assert!(
-        summary.ends_with(" passed, 0 failed") && !summary.starts_with("0 passed"),
-        "unexpected summary on {backend}: {summary}"
+    assert_script_passed(
+        &format!("cleartokens differential test on {backend}"),
+        status,
+        &lines,
     );
 }
 

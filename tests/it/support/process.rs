@@ -68,3 +68,27 @@ pub fn run_echoed(label: &str, mut cmd: Command, timeout: Duration) -> (ExitStat
     let lines = std::mem::take(&mut *lines.lock().unwrap());
     (status, lines)
 }
+
+/// Asserts that a script run by [`run_echoed`] passed: exit 0, no line starting `FAIL `, and a
+/// closing `N passed, 0 failed` line with N > 0 (a script that checked nothing has not passed).
+pub fn assert_script_passed(what: &str, status: ExitStatus, lines: &[String]) {
+    let failures: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("FAIL "))
+        .map(|l| l.as_str())
+        .collect();
+    let summary = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains(" passed, "))
+        .map_or("(no summary line)", |l| l.as_str());
+    assert!(
+        status.success() && failures.is_empty(),
+        "{what} failed ({status}): {summary}\n{}",
+        failures.join("\n")
+    );
+    assert!(
+        summary.ends_with(" passed, 0 failed") && !summary.starts_with("0 passed"),
+        "unexpected summary of {what}: {summary}"
+    );
+}
