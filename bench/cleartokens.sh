@@ -20,21 +20,31 @@
 #        oauthctl  `$OAUTHCTL_BIN --database-url … cleartokens --format json` with OAUTHCTL_NOW, defaults
 #        floor     the same six steps as single unbatched SQL statements (bench/floor_sql.py) run by
 #                  the plain client: sqlite3 / psql / mariadb
-#      All three with REFRESH_TOKEN_EXPIRE_SECONDS = BENCH_RTE (grace 0, no reuse protection).
+#        base      only when BENCH_TOOLS names it: exactly the oauthctl command (same flags, same
+#                  environment) with the binary $OAUTHCTL_BASE_BIN instead, e.g. a build of the
+#                  previous release or commit, to show what a change to oauthctl did to its timings
+#      All of them with REFRESH_TOKEN_EXPIRE_SECONDS = BENCH_RTE (grace 0, no reuse protection).
 #   3. A checksum of what is left (per table: rows, sum(id), sum of every FK column) must be the same
-#      for all three; prints wall time (median of BENCH_REPEAT runs), peak RSS of the client process,
-#      the ratios to the floor and oauthctl's slowest batch (from its JSON summary).
+#      for all tools; prints wall time (median of BENCH_REPEAT runs), peak RSS of the client process,
+#      the ratios to the floor and oauthctl's slowest batch (from its JSON summary); with base also
+#      base's slowest batch and oauthctl / base per pair (run i of each, back to back when the two
+#      are next to each other in BENCH_TOOLS), the median over the pairs.
 #
 # Environment (all optional):
 #   OAUTHCTL_BIN   oauthctl binary (default: target/release/oauthctl of this checkout)
-#   BENCH_TOOLS    tools to run, in this order (default: "floor oauthctl dot")
+#   OAUTHCTL_BASE_BIN  the second oauthctl binary, run as the tool `base` (no default; required when
+#                  BENCH_TOOLS names base), e.g. BENCH_TOOLS="floor base oauthctl dot"
+#   BENCH_TOOLS    tools to run, in this order, from floor, oauthctl, dot and base
+#                  (default: "floor oauthctl dot")
 #   BENCH_REPEAT   runs per tool, each on a fresh copy (default 1)
 #   BENCH_NOW      the frozen "now" (default 2026-11-26T20:00:00Z); BENCH_SEED (default 1)
 #   BENCH_RTE      REFRESH_TOKEN_EXPIRE_SECONDS (default 1209600 = 14 days)
 #   BENCH_WORK     where the work directory goes (SQLite files, logs; default $TMPDIR or /tmp)
 #   BENCH_KEEP=1   keep the work directory and the snapshot database
 #   BENCH_SNAPSHOT reuse a snapshot kept by BENCH_KEEP=1 instead of generating one (PostgreSQL: its
-#                  database name; SQLite: its file), made with the same N, MIX, seed, now and RTE
+#                  database name; SQLite: its file; MySQL: the kept work directory, whose schema.sql,
+#                  tsv/ and before.sum the copies are made from), made with the same N, MIX, seed,
+#                  now and RTE (not checked: the report's row count shows N)
 #   BENCH_RESULTS  append the run's result as one JSON line to this file
 #   INTEROP_DIR    the interop suite's directory (default tests/interop): its .venv and project/
 #   PostgreSQL: postgres@127.0.0.1:5432 (INTEROP_PG_HOST/PORT/USER); MariaDB: root@127.0.0.1:3306
@@ -70,6 +80,10 @@ idir="${INTEROP_DIR:-$repo/tests/interop}"
 export INTEROP_DIR="$idir"
 py="$idir/.venv/bin/python"
 bin="${OAUTHCTL_BIN:-$repo/target/release/oauthctl}"
+base_bin="${OAUTHCTL_BASE_BIN:-}"
+for tool in $tools; do
+    case "$tool" in floor|oauthctl|dot|base) ;; *) echo "cleartokens.sh: BENCH_TOOLS: unknown tool $tool" >&2; exit 2 ;; esac
+done
 
 if [ -x /usr/bin/time ]; then
     timer=(/usr/bin/time -v)
@@ -81,6 +95,9 @@ if [ ! -x "$py" ] && [ -x "$idir/setup_venv.sh" ]; then "$idir/setup_venv.sh"; f
 [ -x "$py" ] || { echo "cleartokens.sh: $py missing (run tests/interop/setup_venv.sh)" >&2; exit 1; }
 if [[ " $tools " == *" oauthctl "* ]] && [ ! -x "$bin" ]; then
     echo "cleartokens.sh: $bin missing: cargo build --release (or set OAUTHCTL_BIN)" >&2; exit 1
+fi
+if [[ " $tools " == *" base "* ]] && [ ! -x "$base_bin" ]; then
+    echo "cleartokens.sh: BENCH_TOOLS names base: set OAUTHCTL_BASE_BIN to an oauthctl binary (is: '$base_bin')" >&2; exit 1
 fi
 exec 9>>"$idir/.venv.lock"; flock -s 9  # hold the venv (setup_venv.sh rebuilds it only exclusively)
 
@@ -101,11 +118,16 @@ log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 snap="${tag}_snap"
 dbs=("$snap")
+my_src="$work"  # MySQL: where schema.sql and tsv/ are
 if [ -n "${BENCH_SNAPSHOT:-}" ]; then
     case "$backend" in
         postgres) snap="$BENCH_SNAPSHOT"; dbs=() ;;  # someone else's: never dropped here
         sqlite) [ -f "$BENCH_SNAPSHOT" ] || { echo "cleartokens.sh: $BENCH_SNAPSHOT: no such file" >&2; exit 1; } ;;
-        mysql) echo "cleartokens.sh: BENCH_SNAPSHOT is for sqlite and postgres" >&2; exit 2 ;;
+        mysql)  # the copies come from the kept schema dump and TSV files; no database needed
+            for f in schema.sql tsv/manifest.json before.sum; do
+                [ -f "$BENCH_SNAPSHOT/$f" ] || { echo "cleartokens.sh: $BENCH_SNAPSHOT/$f: no such file (MySQL: BENCH_SNAPSHOT is the work directory BENCH_KEEP=1 kept)" >&2; exit 1; }
+            done
+            my_src="$BENCH_SNAPSHOT"; dbs=() ;;
     esac
 fi
 cleanup() {
@@ -114,7 +136,17 @@ cleanup() {
         if [ "${BENCH_KEEP:-0}" = 1 ] && [ "$db" = "$snap" ]; then continue; fi
         "$py" "$here/dbtool.py" drop "$(url "$db")" 2>/dev/null || true
     done
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "kept: $work, snapshot $(url "$snap")" >&2; else rm -rf "$work"; fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        local kept
+        kept="snapshot $(url "$snap")"
+        if [ "$backend" = mysql ]; then
+            if [ -n "${BENCH_SNAPSHOT:-}" ]; then kept="snapshot $my_src"
+            else kept="$kept; BENCH_SNAPSHOT=$work reuses it (schema.sql, tsv/, before.sum)"; fi
+        fi
+        echo "kept: $work, $kept" >&2
+    else
+        rm -rf "$work"
+    fi
     exit $rc
 }
 trap cleanup EXIT
@@ -127,13 +159,17 @@ case "$backend" in
     mysql) versions="$versions, MariaDB $(my -N -e 'SELECT version()')" ;;
 esac
 if [ -x "$bin" ]; then versions="$versions, $("$bin" --version 2>/dev/null || echo oauthctl)"; fi
+if [[ " $tools " == *" base "* ]]; then versions="$versions, base: $("$base_bin" --version 2>/dev/null || echo oauthctl) ($base_bin)"; fi
 
 # ---- 1. snapshot
 log "$backend $mix N=$n: snapshot ($versions)"
 if [ -n "${BENCH_SNAPSHOT:-}" ]; then
     # a snapshot made earlier (e.g. by BENCH_KEEP=1) with the same N, MIX, seed, now and RTE
     log "reusing snapshot $BENCH_SNAPSHOT"
-    [ "$backend" = sqlite ] && cp "$BENCH_SNAPSHOT" "$work/$snap.sqlite3"
+    case "$backend" in
+        sqlite) cp "$BENCH_SNAPSHOT" "$work/$snap.sqlite3" ;;
+        mysql) cp "$BENCH_SNAPSHOT/before.sum" "$work/" ;;
+    esac
 else
     "$py" "$here/dbtool.py" create "$(url "$snap")"
     INTEROP_BACKEND="$backend" INTEROP_DB_NAME="$(django_name "$snap")" "$py" "$repo/tests/interop/dot_cleartokens.py" migrate
@@ -145,7 +181,9 @@ else
     fi
     "$py" "$here/gen_tokens.py" "${gen_args[@]}" | tee "$work/gen.txt" >&2
 fi
-"$py" "$here/dbtool.py" checksum "$(url "$snap")" >"$work/before.sum"
+if [ "$backend" != mysql ] || [ -z "${BENCH_SNAPSHOT:-}" ]; then
+    "$py" "$here/dbtool.py" checksum "$(url "$snap")" >"$work/before.sum"
+fi
 "$py" "$here/floor_sql.py" "$backend" --now "$now" --rte "$rte" >"$work/floor.sql"
 
 copy_of_snapshot() {  # fresh database $1 with the snapshot's rows
@@ -155,8 +193,8 @@ copy_of_snapshot() {  # fresh database $1 with the snapshot's rows
         sqlite|postgres) "$py" "$here/dbtool.py" create "$(url "$db")" --template "$(url "$snap")" ;;
         mysql)
             "$py" "$here/dbtool.py" create "$(url "$db")"
-            my "$db" <"$work/schema.sql"
-            "$py" "$here/gen_tokens.py" --database-url "$(url "$db")" --from-tsv "$work/tsv" 2>/dev/null ;;
+            my "$db" <"$my_src/schema.sql"
+            "$py" "$here/gen_tokens.py" --database-url "$(url "$db")" --from-tsv "$my_src/tsv" 2>/dev/null ;;
     esac
     "$py" "$here/dbtool.py" settle "$(url "$db")"
 }
@@ -167,8 +205,11 @@ run_tool() {  # tool, run index, database
     case "$tool" in
         dot) cmd=(env INTEROP_BACKEND="$backend" INTEROP_DB_NAME="$(django_name "$db")"
                   "$py" "$repo/tests/interop/dot_cleartokens.py" cleartokens --now "$now" --rte "$rte") ;;
-        oauthctl) cmd=(env OAUTHCTL_NOW="$now" "$bin" --database-url "$(url "$db")" cleartokens
-                       --refresh-token-expire-seconds "$rte" --format json) ;;
+        oauthctl|base)
+            local b="$bin"
+            [ "$tool" = base ] && b="$base_bin"
+            cmd=(env OAUTHCTL_NOW="$now" "$b" --database-url "$(url "$db")" cleartokens
+                 --refresh-token-expire-seconds "$rte" --format json) ;;
         floor)
             case "$backend" in
                 sqlite) cmd=(sqlite3 -bail "$work/$db.sqlite3") ;;

@@ -7,8 +7,10 @@
   dbtool.py settle URL                    read every table once (warm cache), then PostgreSQL: CHECKPOINT;
                                           MySQL: FLUSH TABLES … FOR EXPORT (writes their dirty pages)
   dbtool.py checksum URL                  JSON: per table [rows, sum(id), sum of each FK column]
-  dbtool.py report WORKDIR                the result table of one bench/cleartokens.sh run
-  dbtool.py markdown RESULTS.jsonl        Markdown rows from BENCH_RESULTS lines
+  dbtool.py report WORKDIR                the result table of one bench/cleartokens.sh run (with the tool
+                                          base: also oauthctl / base per pair of runs)
+  dbtool.py markdown RESULTS.jsonl        Markdown rows from BENCH_RESULTS lines (base columns when a line
+                                          has base)
 """
 import json
 import os
@@ -127,6 +129,28 @@ def parse_time(path):
     return secs, rss / 1024.0, int(status.group(1)) if status else None
 
 
+def own_figures(work, meta, tool):
+    """An oauthctl binary's own figures (tool oauthctl or base), the largest over its runs: the slowest
+    batch (candidate read to commit) and the longest write transaction (how long a row lock was held
+    at most), from its JSON summaries."""
+    slowest = None
+    longest_lock = None
+    for i in range(meta["repeat"]):
+        oc_json = os.path.join(work, f"{tool}.{i}.out")
+        if tool not in meta["tools"] or not os.path.exists(oc_json):
+            continue
+        try:
+            j = json.loads(open(oc_json).read())
+        except ValueError:
+            slowest = "(no JSON)"
+            continue
+        if isinstance(j.get("slowest_batch_seconds"), (int, float)):
+            slowest = max(slowest or 0.0, j["slowest_batch_seconds"])
+        if isinstance(j.get("longest_lock_seconds"), (int, float)):
+            longest_lock = max(longest_lock or 0.0, j["longest_lock_seconds"])
+    return slowest, longest_lock
+
+
 def report(work):
     meta = json.load(open(os.path.join(work, "meta.json")))
     tools = meta["tools"]
@@ -139,7 +163,7 @@ def report(work):
                 continue
             secs, rss, status = parse_time(tf)
             ck = json.load(open(os.path.join(work, f"{tool}.{i}.sum")))
-            runs.append({"secs": secs, "rss_mb": rss, "status": status, "checksum": ck})
+            runs.append({"i": i, "secs": secs, "rss_mb": rss, "status": status, "checksum": ck})
         res[tool] = runs
     ok = True
     lines = []
@@ -157,23 +181,8 @@ def report(work):
                 lines.append(f"MISMATCH: {tool} left {r['checksum']}\n          {ref[0]} left {ref[1]}")
     med = {t: statistics.median(r["secs"] for r in res[t]) if res[t] else None for t in tools}
     rss = {t: max(r["rss_mb"] for r in res[t]) if res[t] else None for t in tools}
-    # oauthctl's own figures, the largest over its runs: the slowest batch (candidate read to
-    # commit) and the longest write transaction (how long a row lock was held at most)
-    slowest = None
-    longest_lock = None
-    for i in range(meta["repeat"]):
-        oc_json = os.path.join(work, f"oauthctl.{i}.out")
-        if "oauthctl" not in tools or not os.path.exists(oc_json):
-            continue
-        try:
-            j = json.loads(open(oc_json).read())
-        except ValueError:
-            slowest = "(no JSON)"
-            continue
-        if isinstance(j.get("slowest_batch_seconds"), (int, float)):
-            slowest = max(slowest or 0.0, j["slowest_batch_seconds"])
-        if isinstance(j.get("longest_lock_seconds"), (int, float)):
-            longest_lock = max(longest_lock or 0.0, j["longest_lock_seconds"])
+    slowest, longest_lock = own_figures(work, meta, "oauthctl")
+    base_slowest, base_longest_lock = own_figures(work, meta, "base")
     total_before = sum(v[0] for k, v in before.items() if k != "application")
     total_after = sum(v[0] for k, v in ref[1].items() if k != "application") if ref else None
     head = (f"{meta['backend']} {meta['mix']} N={meta['n']} (rows {total_before}, deleted "
@@ -191,6 +200,8 @@ def report(work):
         print(f"  {t:9s} {med[t]:8.2f} {rss[t]:12.1f} {ratio}   {runs}")
     if slowest is not None:
         print(f"  oauthctl slowest batch: {slowest} s, longest lock hold: {longest_lock} s")
+    if base_slowest is not None:
+        print(f"  base slowest batch: {base_slowest} s, longest lock hold: {base_longest_lock} s")
     if med.get("dot") and med.get("oauthctl"):
         print(f"  DOT / oauthctl: {med['dot'] / med['oauthctl']:.2f}x")
     # Run i of each tool ran back to back (the loop interleaves the tools), so the server and
@@ -201,6 +212,15 @@ def report(work):
         paired = [o["secs"] / f["secs"] for o, f in zip(res["oauthctl"], res["floor"])]
         print(f"  oauthctl / floor per pair: median {statistics.median(paired):.2f}x "
               f"({' '.join(f'{x:.2f}' for x in paired)})")
+    # The same for the two oauthctl binaries, paired by run index (back to back when they are next
+    # to each other in BENCH_TOOLS): what a change to oauthctl did, with the drift divided out.
+    paired_base = None
+    if res.get("base") and res.get("oauthctl"):
+        base_by_run = {b["i"]: b for b in res["base"]}
+        paired_base = [o["secs"] / base_by_run[o["i"]]["secs"] for o in res["oauthctl"] if o["i"] in base_by_run]
+    if paired_base:
+        print(f"  oauthctl / base per pair: median {statistics.median(paired_base):.2f}x "
+              f"({' '.join(f'{x:.2f}' for x in paired_base)})")
     for line in lines:
         print("  " + line)
     print(f"  final rows: {'identical checksums' if ok else 'DIFFERENT'} "
@@ -210,20 +230,25 @@ def report(work):
               "median_s": med, "peak_rss_mb": rss, "runs": {t: [r["secs"] for r in res[t]] for t in tools},
               "slowest_batch": slowest, "longest_lock": longest_lock, "paired_ratios": paired, "identical": ok, "versions": meta.get("versions"),
               "when": meta.get("when"), "load_before": meta.get("load")}
+    if "base" in tools:
+        result.update({"paired_ratios_base": paired_base, "slowest_batch_base": base_slowest,
+                       "longest_lock_base": base_longest_lock})
     with open(os.path.join(work, "result.json"), "w") as f:
         json.dump(result, f)
     return 0 if ok else 1
 
 
 def markdown(path):
-    """BENCH_RESULTS lines -> one Markdown table row per run (for BENCHMARKS.md)."""
-    print("| backend | mix | N | deleted | DOT s (RSS MB) | oauthctl s (RSS MB) | floor s (RSS MB) "
+    """BENCH_RESULTS lines -> one Markdown table row per run (for BENCHMARKS.md). When a line ran the
+    tool base, the table gets base's column and oauthctl/base (ratio of the medians, then the median
+    of the per-pair ratios in parentheses)."""
+    results = [json.loads(line) for line in open(path) if line.strip()]
+    with_base = any(r["median_s"].get("base") is not None for r in results)
+    base_head = " base s (RSS MB) | oauthctl/base (per pair) |" if with_base else ""
+    print(f"| backend | mix | N | deleted | DOT s (RSS MB) | oauthctl s (RSS MB) |{base_head} floor s (RSS MB) "
           "| oauthctl/floor | DOT/floor | DOT/oauthctl | slowest batch s | longest lock s | same rows |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for line in open(path):
-        if not line.strip():
-            continue
-        r = json.loads(line)
+    print("|---" * (15 if with_base else 13) + "|")
+    for r in results:
         m, rss = r["median_s"], r["peak_rss_mb"]
 
         def cell(t):
@@ -232,8 +257,13 @@ def markdown(path):
         def ratio(a, b):
             return f"{m[a] / m[b]:.2f}x" if m.get(a) and m.get(b) else "-"
 
+        base = ""
+        if with_base:
+            pb = r.get("paired_ratios_base")
+            per_pair = f" ({statistics.median(pb):.2f}x)" if pb else ""
+            base = f" {cell('base')} | {ratio('oauthctl', 'base')}{per_pair} |"
         print(f"| {r['backend']} | {r['mix']} | {r['n']:,} | {r['deleted']:,} | {cell('dot')} | {cell('oauthctl')} "
-              f"| {cell('floor')} | {ratio('oauthctl', 'floor')} | {ratio('dot', 'floor')} | {ratio('dot', 'oauthctl')} "
+              f"|{base} {cell('floor')} | {ratio('oauthctl', 'floor')} | {ratio('dot', 'floor')} | {ratio('dot', 'oauthctl')} "
               f"| {r.get('slowest_batch') or '-'} | {r.get('longest_lock') or '-'} | {'yes' if r['identical'] else 'NO'} |")
 
 
