@@ -79,6 +79,30 @@ backend_test!(
     }
 );
 
+/// With a wrong password in the URL: exit 1 and one line containing each of `expected` at the
+/// default verbosity, at `-vvv` and with `--format json`, and the password never printed, not even
+/// at trace level.
+fn refuses_wrong_password(backend: &str, wrong: &str, expected: &[&str]) {
+    for extra in [vec![], vec!["-vvv"], vec!["--format", "json"]] {
+        let out = cleartokens(wrong, &extra);
+        let line = one_line_error(&out, "wrong password");
+        for text in expected {
+            assert!(line.contains(text), "{line}");
+        }
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains("WrongPw-456"), "{all}");
+        println!("RELIABILITY fault wrong password {backend} {extra:?}: exit 1: {line}");
+    }
+    let out = oauthctl_command()
+        .args(["cleartokens", "-vvv"])
+        .env("DATABASE_URL", wrong)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains("WrongPw-456"));
+}
+
 /// A MariaDB user with a password; on PostgreSQL the shared server trusts 127.0.0.1.
 #[test]
 fn wrong_password_exits_1_and_never_shows_it_mariadb() {
@@ -91,22 +115,7 @@ fn wrong_password_exits_1_and_never_shows_it_mariadb() {
     db.execute(&format!("GRANT ALL ON {}.* TO '{user}'@'%'", db.name()));
     let base = db.url.split_once("@").unwrap().1.to_string();
     let wrong = format!("mysql://{user}:WrongPw-456@{base}");
-    for extra in [vec![], vec!["-vvv"], vec!["--format", "json"]] {
-        let out = cleartokens(&wrong, &extra);
-        let line = one_line_error(&out, "wrong password");
-        assert!(line.contains("Access denied"), "{line}");
-        let all = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(!all.contains("WrongPw-456"), "{all}");
-        println!("RELIABILITY fault wrong password MySql {extra:?}: exit 1: {line}");
-    }
-    let out = oauthctl_command()
-        .args(["cleartokens", "-vvv"])
-        .env("DATABASE_URL", &wrong)
-        .env("RUST_LOG", "trace")
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 1);
-    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains("WrongPw-456"));
+    refuses_wrong_password("MySql", &wrong, &["Access denied"]);
     // The right password works and is never shown either, at trace level.
     let right = format!("mysql://{user}:RightPw-123@{base}");
     let out = oauthctl_command()
@@ -130,23 +139,11 @@ fn wrong_password_exits_1_and_never_shows_it_postgres() {
     seed(&db, 300, now());
     pg_password_role(&db, "cleaner", "RightPw-123");
     let wrong = pg_url_as(&db, "cleaner", "WrongPw-456");
-    for extra in [vec![], vec!["-vvv"], vec!["--format", "json"]] {
-        let out = cleartokens(&wrong, &extra);
-        let line = one_line_error(&out, "wrong password");
-        assert!(line.contains("password authentication failed"), "{line}");
-        assert!(line.contains("cleaner:****@"), "{line}");
-        let all = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(!all.contains("WrongPw-456"), "{all}");
-        println!("RELIABILITY fault wrong password Postgres {extra:?}: exit 1: {line}");
-    }
-    let out = oauthctl_command()
-        .args(["cleartokens", "-vvv"])
-        .env("DATABASE_URL", &wrong)
-        .env("RUST_LOG", "trace")
-        .output()
-        .unwrap();
-    assert_eq!(code(&out), 1);
-    assert!(!format!("{}{}", stdout(&out), stderr(&out)).contains("WrongPw-456"));
+    refuses_wrong_password(
+        "Postgres",
+        &wrong,
+        &["password authentication failed", "cleaner:****@"],
+    );
     // The right password works (300 units of backlog deleted) and is never shown either, at
     // trace level.
     let right = pg_url_as(&db, "cleaner", "RightPw-123");
