@@ -178,9 +178,3 @@ pub enum OutputFormat {
     Text,
     Json,
 }
-
-impl OutputFormat {
-    pub fn is_json(self) -> bool {
-        self == OutputFormat::Json
-    }
-}
