@@ -134,7 +134,7 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
     let tables = global.tables.resolve()?;
     report::warn_settings(shell, &plan.settings);
 
-    let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
+    let store = db::open(&url, tables, OpenMode::ExistingSqlite).await?;
     let t = store.tables().clone();
     for table in [&t.refresh_token, &t.access_token, &t.id_token, &t.grant] {
         db::require_table(store.as_ref(), &url, table).await?;

@@ -450,6 +450,9 @@ pub enum OpenMode {
     CreateSqlite,
     /// `oauthctl migrate`: create the SQLite file but leave migrating to the command.
     ForMigrate,
+    /// `cleartokens`: a missing SQLite file is an error, and nothing is created — a cron job
+    /// pointed at a mistyped path must fail, not clean an empty new database forever.
+    ExistingSqlite,
 }
 
 /// Connects to the database the URL names, with the backend chosen from its scheme.

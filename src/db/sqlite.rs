@@ -62,10 +62,16 @@ impl SqliteStore {
             ));
         }
         let existed = Path::new(&path).exists();
+        if !existed && mode == OpenMode::ExistingSqlite {
+            bail!(
+                "SQLite database {path} does not exist (check --database-url); `oauthctl migrate` or `oauthctl createapplication` creates a new database"
+            );
+        }
         // `filename` takes the path verbatim (no URL decoding), foreign keys on as Django does.
+        // Never created for ExistingSqlite, even if the file vanished since the check above.
         let options = SqliteConnectOptions::new()
             .filename(&path)
-            .create_if_missing(true)
+            .create_if_missing(mode != OpenMode::ExistingSqlite)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
