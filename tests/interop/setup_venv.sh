@@ -43,7 +43,7 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$req"
 "$venv/bin/python" - <<'PY'
-import django, oauth2_provider, argon2, pymysql, psycopg  # noqa: F401  (fail now, not mid-suite)
+import django, oauth2_provider, argon2, pymysql, psycopg, prometheus_client  # noqa: F401  (fail now, not mid-suite)
 print("setup_venv.sh: Django", django.get_version(), "DOT", oauth2_provider.__version__)
 PY
 echo "$want" > "$stamp"
