@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 use crate::db::{self, default_table};
+use crate::logging::LogFormat;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,7 +28,8 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Database URL: sqlite://PATH, postgres://USER:PASS@HOST/DB or mysql://USER:PASS@HOST/DB.
-    /// A missing SQLite file is created and migrated.
+    /// A missing SQLite file is created and migrated by migrate and createapplication;
+    /// cleartokens refuses it.
     #[arg(
         long,
         global = true,
@@ -40,6 +42,16 @@ pub struct GlobalArgs {
     /// More log detail on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Log lines and warnings on stderr as text, or as one JSON object per line (json)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "OAUTHCTL_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormatArg,
 
     /// Table names for swapped models.
     #[command(flatten)]
@@ -102,6 +114,13 @@ pub struct TableArgs {
 impl GlobalArgs {
     pub fn database_url(&self) -> anyhow::Result<db::DatabaseUrl> {
         db::DatabaseUrl::parse(&self.database_url)
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        match self.log_format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
     }
 }
 
@@ -174,6 +193,14 @@ pub enum Command {
 pub enum OutputFormat {
     // No doc comments on the variants: clap would switch every help page that has --format to
     // its long layout.
+    #[default]
+    Text,
+    Json,
+}
+
+/// `--log-format`: how stderr's log lines, warnings and the final error are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormatArg {
     #[default]
     Text,
     Json,

@@ -5,7 +5,8 @@
 //!
 //! Layout: [`cli`] and [`commands`] are the only modules that know clap; [`cleartokens`] is the
 //! cleartokens process, [`application`] createapplication's rules, [`django`] the Python and
-//! Django behaviour both reproduce, [`db`] the store (all SQL), [`shell`] all output.
+//! Django behaviour both reproduce, [`db`] the store (all SQL), [`shell`] all output, [`logging`]
+//! stderr's log format.
 
 pub mod application;
 pub mod cleartokens;
@@ -14,6 +15,7 @@ pub mod commands;
 pub mod db;
 pub mod django;
 pub mod error;
+pub mod logging;
 pub mod shell;
 pub mod uri_validator;
 
@@ -22,7 +24,7 @@ pub use error::{exit, Failure, Outcome};
 
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let shell = shell::Shell::new();
+    let shell = shell::Shell::with_log_format(cli.global.log_format());
     match cli.command {
         cli::Command::Migrate(args) => commands::migrate::run(&cli.global, args, &shell).await,
         cli::Command::Createapplication(args) => {

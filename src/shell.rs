@@ -1,13 +1,16 @@
 //! Everything oauthctl prints goes through one [`Shell`], as cargo's does: results on stdout, notes,
 //! warnings and the progress line on stderr. The one coloured line, a warning, follows the terminal
 //! and the usual switches (`NO_COLOR`, `CLICOLOR`, `CLICOLOR_FORCE`) through clap's own `anstream`;
-//! everything else is written as is.
+//! everything else is written as is. With `--log-format json`, stderr's lines are JSON lines
+//! ([`crate::logging`]) and stdout is unchanged.
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
+
+use crate::logging::{json_line, LogFormat};
 
 /// Django's WARNING style: bold yellow.
 const WARNING: anstyle::Style = anstyle::AnsiColor::Yellow.on_default().bold();
@@ -16,11 +19,21 @@ const WARNING: anstyle::Style = anstyle::AnsiColor::Yellow.on_default().bold();
 #[derive(Debug, Default)]
 pub struct Shell {
     progress_drawn: AtomicBool,
+    /// `--log-format json`: notes and warnings are JSON lines, and no progress line is drawn.
+    json_logs: bool,
 }
 
 impl Shell {
     pub fn new() -> Shell {
         Shell::default()
+    }
+
+    /// A shell whose stderr lines follow `--log-format`.
+    pub fn with_log_format(format: LogFormat) -> Shell {
+        Shell {
+            json_logs: format == LogFormat::Json,
+            ..Shell::default()
+        }
     }
 
     /// One line of the command's result on stdout.
@@ -42,6 +55,14 @@ impl Shell {
     /// A line on stderr (status, notes, stop summaries). Never fails: stderr is the last resort.
     pub fn note(&self, line: impl Display) {
         self.clear_progress();
+        if self.json_logs {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}",
+                json_line("INFO", &line.to_string())
+            );
+            return;
+        }
         let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
@@ -50,12 +71,21 @@ impl Shell {
     /// `CLICOLOR_FORCE`.
     pub fn warn(&self, line: impl Display) {
         self.clear_progress();
+        if self.json_logs {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}",
+                json_line("WARN", &line.to_string())
+            );
+            return;
+        }
         let _ = writeln!(anstream::stderr().lock(), "{WARNING}{line}{WARNING:#}");
     }
 
-    /// Whether stderr is a terminal, where a progress line may be drawn.
+    /// Whether stderr is a terminal, where a progress line may be drawn (never between JSON
+    /// log lines).
     pub fn stderr_is_terminal(&self) -> bool {
-        std::io::stderr().is_terminal()
+        !self.json_logs && std::io::stderr().is_terminal()
     }
 
     /// Draws `line` in place of the last progress line (a terminal only; callers check).

@@ -53,7 +53,7 @@ impl Batching {
                 self.limit = next_limit(used_limit, self.batch_size, outcome.locked, budget);
                 if self.limit < used_limit {
                     tracing::info!(
-                        step = ?self.step,
+                        step = %super::report::step_name(self.step),
                         locked_seconds = outcome.locked.as_secs_f64(),
                         budget_seconds = budget.as_secs_f64(),
                         rows = self.limit,

@@ -6,13 +6,15 @@
 //! - [`batching`]: which batch of a step runs next (start, row limit, shape);
 //! - [`retry`]: retrying a batch that failed for a reason that passes;
 //! - [`stop`]: signals and the time budget, and the one stop check;
-//! - [`report`]: DOT's lines, the progress line and the JSON summary.
+//! - [`report`]: DOT's lines, the progress line and the JSON summary;
+//! - [`metrics`]: the summary as Prometheus text for `--metrics-file`.
 //!
 //! The SQL of a batch lives in the backends ([`crate::db::Store::delete_batch`]); this module
 //! only decides which batch runs next and when to stop. The loop sees the store through the
 //! narrow [`Cleaner`] so that it can be tested without a server.
 
 pub mod batching;
+pub mod metrics;
 pub mod report;
 pub mod retry;
 pub mod settings;
@@ -194,7 +196,8 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
             return Ok(self.stopped(report, reason));
         }
         self.out.counting(step);
-        match retry::count(self.store, &self.stop, &self.plan.cutoffs, step).await? {
+        let retries = &mut self.totals.retries;
+        match retry::count(self.store, &self.stop, &self.plan.cutoffs, step, retries).await? {
             Some(count) => report.would_delete = Some(count),
             // Stop requested while backing off.
             None => return Ok(self.stopped(report, StopReason::Signal)),
@@ -215,8 +218,10 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
             let started = Instant::now();
             let lock = self.lock.as_deref_mut();
             let cutoffs = &self.plan.cutoffs;
+            let retries = &mut self.totals.retries;
             let Some(outcome) =
-                retry::delete_batch(self.store, lock, &self.stop, cutoffs, request).await?
+                retry::delete_batch(self.store, lock, &self.stop, cutoffs, request, retries)
+                    .await?
             else {
                 // Stop requested while backing off: nothing of this batch committed.
                 return Ok(self.stopped(report, StopReason::Signal));
@@ -246,7 +251,7 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         report.deleted += outcome.deleted;
         if outcome.candidates > 0 {
             tracing::info!(
-                step = ?request.step,
+                step = %report::step_name(request.step),
                 batch = report.batches,
                 after_id = request.after_id,
                 candidates = outcome.candidates,
@@ -256,7 +261,11 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
                 "batch committed"
             );
         } else {
-            tracing::debug!(step = ?request.step, after_id = request.after_id, "no more matching rows");
+            tracing::debug!(
+                step = %report::step_name(request.step),
+                after_id = request.after_id,
+                "no more matching rows"
+            );
         }
         self.out.batch_done(report);
     }

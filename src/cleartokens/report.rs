@@ -103,6 +103,8 @@ pub struct Report {
     /// The longest write transaction of a batch (first write to end of COMMIT): the longest
     /// time any row lock of the run was held (PostgreSQL: its one statement per batch).
     pub longest_lock_seconds: f64,
+    /// Attempts repeated after a transient error or a lost connection, over the whole run.
+    pub retries: u64,
     pub stop_reason: StopReason,
 }
 
@@ -113,6 +115,8 @@ pub struct Totals {
     pub batches: u64,
     pub slowest_batch: Duration,
     pub longest_lock: Duration,
+    /// Batches and counts attempted again ([`super::retry`]).
+    pub retries: u64,
 }
 
 impl Totals {
@@ -157,6 +161,7 @@ impl Report {
             duration_seconds: round_seconds(duration),
             slowest_batch_seconds: round_seconds(totals.slowest_batch),
             longest_lock_seconds: round_seconds(totals.longest_lock),
+            retries: totals.retries,
             stop_reason,
         }
     }
@@ -241,6 +246,15 @@ fn dry_run_line(step: Step, report: &StepReport, cutoffs: &Cutoffs) -> String {
             rfc3339(cutoffs.now)
         ),
     }
+}
+
+/// A step's name as the JSON summary spells it (`revoked_refresh_tokens`): the `step` of log
+/// fields and metric labels, taken from the same serialisation so that they cannot differ.
+pub fn step_name(step: Step) -> String {
+    serde_json::to_value(step)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// A step in words, for the progress line and log messages.
@@ -332,7 +346,15 @@ impl<'a> Reporter<'a> {
 
     /// A step ended: DOT's line for it (text), unless the run never reached it.
     pub fn step_done(&self, report: &StepReport, cutoffs: &Cutoffs) -> Result<()> {
-        tracing::info!(step = ?report.name, status = ?report.status, deleted = report.deleted, batches = report.batches, "step done");
+        tracing::info!(
+            step = %step_name(report.name),
+            status = ?report.status,
+            deleted = report.deleted,
+            batches = report.batches,
+            would_delete = report.would_delete,
+            seconds = self.started.elapsed().as_secs_f64(),
+            "step done"
+        );
         if self.output.format == Format::Text && report.status != StepStatus::NotReached {
             let line = if self.dry_run {
                 dry_run_line(report.name, report, cutoffs)
@@ -414,6 +436,15 @@ mod tests {
             serde_json::to_value(StepStatus::NotReached).unwrap(),
             "not_reached"
         );
+    }
+
+    #[test]
+    fn step_names_are_the_json_names() {
+        for step in Step::ALL {
+            let value = serde_json::to_value(StepReport::new(step, StepStatus::Completed)).unwrap();
+            assert_eq!(value["name"], step_name(step));
+        }
+        assert_eq!(step_name(Step::ExpiredIdTokens), "expired_id_tokens");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::time::Instant;
 
-use super::report::human;
+use super::report::{human, step_name};
 use super::stop::Stop;
 use super::Cleaner;
 use crate::db::{BatchOutcome, BatchRequest, CleanupLock, Cutoffs, ErrorClass, Step};
@@ -30,13 +30,15 @@ pub const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
 const RECONNECT_BACKOFF_CAP: Duration = Duration::from_secs(2);
 
 /// One batch, retried as [`retrying`] does: the run lock is checked before every attempt.
-/// `None` when a stop was requested during a back-off (nothing of the batch committed).
+/// `None` when a stop was requested during a back-off (nothing of the batch committed). Each
+/// retry adds one to `retries`.
 pub async fn delete_batch<C: Cleaner + ?Sized>(
     store: &C,
     lock: Option<&mut (dyn CleanupLock + 'static)>,
     stop: &Stop<'_>,
     cutoffs: &Cutoffs,
     batch: BatchRequest,
+    retries: &mut u64,
 ) -> Result<Option<BatchOutcome>> {
     let position = if batch.after_id == i64::MIN {
         "in the first batch".to_string()
@@ -48,25 +50,27 @@ pub async fn delete_batch<C: Cleaner + ?Sized>(
         what: format!("failed {position}"),
         consequence: "finished batches are committed",
     };
-    retrying(store, lock, stop, &failed, || {
+    retrying(store, lock, stop, &failed, retries, || {
         store.delete_batch(cutoffs, batch)
     })
     .await
 }
 
-/// A dry run's count of one step, retried as [`retrying`] does (a dry run holds no lock).
+/// A dry run's count of one step, retried as [`retrying`] does (a dry run holds no lock). Each
+/// retry adds one to `retries`.
 pub async fn count<C: Cleaner + ?Sized>(
     store: &C,
     stop: &Stop<'_>,
     cutoffs: &Cutoffs,
     step: Step,
+    retries: &mut u64,
 ) -> Result<Option<u64>> {
     let failed = Failed {
         step,
         what: "could not be counted".to_string(),
         consequence: "a dry run changes nothing",
     };
-    retrying(store, None, stop, &failed, || {
+    retrying(store, None, stop, &failed, retries, || {
         store.count_deletable(step, cutoffs)
     })
     .await
@@ -95,12 +99,13 @@ impl Failed {
 /// lock, the lock is checked before every attempt (one round trip on its own session), so a
 /// server restart that silently ended the lock's session is noticed and the lock re-taken.
 /// Each attempt runs under [`Stop::guard`]: a second signal gives it up. `None` when a stop was
-/// requested during a back-off.
+/// requested during a back-off. `retries` counts the attempts after the first, for the summary.
 async fn retrying<C, T, F, Fut>(
     store: &C,
     mut lock: Option<&mut (dyn CleanupLock + 'static)>,
     stop: &Stop<'_>,
     failed: &Failed,
+    retries: &mut u64,
     mut attempt: F,
 ) -> Result<Option<T>>
 where
@@ -129,6 +134,7 @@ where
             Ok(delay) => delay,
             Err(why) => return Err(failed.give_up(error, &why)),
         };
+        *retries += 1;
         if !stop.sleep(delay).await? {
             return Ok(None);
         }
@@ -140,6 +146,7 @@ async fn ensure_held(lock: Option<&mut (dyn CleanupLock + 'static)>, step: Step)
     if let Some(lock) = lock {
         if lock.ensure_held().await? {
             tracing::warn!(
+                step = %step_name(step),
                 "{}: the run lock's session was gone; {} re-taken",
                 human(step),
                 lock.describe()
@@ -172,6 +179,9 @@ impl Budget {
     fn succeeded(&self) {
         if let Some(since) = self.lost_since {
             tracing::warn!(
+                step = %step_name(self.step),
+                seconds = since.elapsed().as_secs_f64(),
+                attempts = self.lost_attempts,
                 "{}: reconnected after {:.1} s ({} failed attempts); carrying on",
                 human(self.step),
                 since.elapsed().as_secs_f64(),
@@ -204,6 +214,9 @@ impl Budget {
         }
         let delay = backoff(attempts, BACKOFF_CAP);
         tracing::warn!(
+            step = %step_name(self.step),
+            attempt = attempts + 1,
+            delay_seconds = delay.as_secs_f64(),
             "{}: {}; retrying in {} ms (attempt {}/{MAX_ATTEMPTS})",
             human(self.step),
             crate::error::message(error),
@@ -233,6 +246,8 @@ impl Budget {
         let delay = backoff(attempts, RECONNECT_BACKOFF_CAP).min(RECONNECT_BUDGET - lost_for);
         if attempts == 1 {
             tracing::warn!(
+                step = %step_name(self.step),
+                budget_seconds = RECONNECT_BUDGET.as_secs_f64(),
                 "{}: connection lost: {}; reconnecting for up to {} s",
                 human(self.step),
                 crate::error::message(error),
@@ -240,6 +255,10 @@ impl Budget {
             );
         } else {
             tracing::info!(
+                step = %step_name(self.step),
+                attempt = attempts + 1,
+                seconds = lost_for.as_secs_f64(),
+                delay_seconds = delay.as_secs_f64(),
                 "{}: still no connection after {:.1} s: {}; retrying in {} ms",
                 human(self.step),
                 lost_for.as_secs_f64(),

@@ -6,13 +6,17 @@
 //! [`crate::cleartokens`]; this module only maps the arguments, opens the database and turns the
 //! summary into an [`Outcome`].
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 
+use super::metrics_file;
+use crate::cleartokens::metrics::{self, RunRecord};
 use crate::cleartokens::report::{self, Format, Output, StopReason};
 use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, OpenMode};
-use crate::error::Outcome;
+use crate::error::{self, Outcome};
 use crate::shell::Shell;
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +79,11 @@ pub struct Args {
     /// Output: DOT's log lines (text) or one JSON summary object (json)
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
+
+    /// Write the run's figures to this file in Prometheus text format, for node_exporter's
+    /// textfile collector (replaced atomically; written on success, failure and stop)
+    #[arg(long, value_name = "PATH", env = "OAUTHCTL_METRICS_FILE")]
+    pub metrics_file: Option<String>,
 }
 
 impl Args {
@@ -118,6 +127,14 @@ impl Args {
         }
     }
 
+    /// `--metrics-file`; an empty value (an empty variable) counts as unset, as for the others.
+    fn metrics_path(&self) -> Option<PathBuf> {
+        self.metrics_file
+            .as_deref()
+            .filter(|path| !path.is_empty())
+            .map(PathBuf::from)
+    }
+
     fn format(&self) -> Format {
         match self.format {
             OutputFormat::Text => Format::Text,
@@ -126,8 +143,57 @@ impl Args {
     }
 }
 
-/// `oauthctl cleartokens`: exit 0 when every step is done, 4 when it stopped early.
+/// `oauthctl cleartokens`: exit 0 when every step is done, 4 when it stopped early; with
+/// `--metrics-file`, the file is written whatever the outcome.
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
+    let Some(path) = args.metrics_path() else {
+        return clean(global, &args, shell)
+            .await
+            .map(|report| outcome(&report));
+    };
+    let started_at = unix_now();
+    let (result, report) = match clean(global, &args, shell).await {
+        Ok(report) => (Ok(outcome(&report)), Some(report)),
+        Err(error) => (Err(error), None),
+    };
+    let ended_at = unix_now();
+    let record = RunRecord {
+        started_at,
+        ended_at,
+        exit_code: error::exit_code(&result),
+        dry_run: args.dry_run,
+        report: report.as_ref(),
+        previous_success: metrics_file::read(&path)
+            .as_deref()
+            .and_then(metrics::previous_success),
+    };
+    if let Err(e) = metrics_file::replace(&path, &metrics::render(&record)) {
+        // The run's own outcome is what cron and the operator act on; a stale metrics file shows
+        // up on its own, as a last success that gets old.
+        shell.warn(format_args!(
+            "warning: cannot write the metrics file: {}; the run's exit code is kept",
+            error::message(&e)
+        ));
+    }
+    result
+}
+
+/// Whether the run finished its steps or stopped with work left.
+fn outcome(report: &report::Report) -> Outcome {
+    match report.stop_reason {
+        StopReason::Completed => Outcome::Done,
+        StopReason::MaxDuration | StopReason::Signal => Outcome::Stopped,
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |since| since.as_secs_f64())
+}
+
+/// One run: settings, database, steps, summary.
+async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report::Report> {
     // Everything that can be wrong with the request is found before the database is touched.
     let plan = Plan::resolve(&args.raw_plan())?;
     let url = global.database_url()?;
@@ -147,8 +213,5 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
     let summary =
         crate::cleartokens::clear(store.as_ref(), &plan, output, &url.redacted(), shell).await?;
     report::finish(shell, &summary, output.format)?;
-    Ok(match summary.stop_reason {
-        StopReason::Completed => Outcome::Done,
-        StopReason::MaxDuration | StopReason::Signal => Outcome::Stopped,
-    })
+    Ok(summary)
 }

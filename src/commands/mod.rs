@@ -2,4 +2,5 @@
 
 pub mod cleartokens;
 pub mod createapplication;
+pub mod metrics_file;
 pub mod migrate;

@@ -67,6 +67,7 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OAUTHCTL_MAX_DURATION",
     "OAUTHCTL_LOCK_BUDGET",
     "OAUTHCTL_NOW",
+    "OAUTHCTL_METRICS_FILE",
     // createapplication.
     "OAUTHCTL_HASHER",
     "ALLOWED_REDIRECT_URI_SCHEMES",
@@ -74,6 +75,7 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OIDC_RSA_PRIVATE_KEY",
     // Logging and colour (src reads RUST_LOG and NO_COLOR; tracing-subscriber reads them too).
     "RUST_LOG",
+    "OAUTHCTL_LOG_FORMAT",
     "NO_COLOR",
     // Read by dependencies only: clap's colour choice (anstream) and help width.
     "CLICOLOR",
