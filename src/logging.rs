@@ -1,8 +1,10 @@
 //! What goes to stderr besides a command's result: tracing's log lines, and the lines oauthctl
 //! writes itself (warnings, notes, the final error). With `--log-format json` every one of them
-//! is one JSON object per line, `{"timestamp", "level", "message", …fields}`, so that a log
-//! shipper needs no parser for oauthctl's text; tracing's events carry their fields (`step`,
-//! `batch`, `deleted`, `seconds`, …) as top-level keys beside `message`.
+//! is one JSON object per line, `{"timestamp", "level", "message", "target", …fields}`, so that
+//! a log shipper needs no parser for oauthctl's text; tracing's events carry their fields
+//! (`step`, `batch`, `deleted`, `seconds`, …) as top-level keys beside `message`. sqlx's own
+//! statement log (`-vv` and up, target `sqlx::query`) has no `message`: its text is in
+//! `summary` and `db.statement`.
 
 use std::io::IsTerminal;
 
@@ -30,12 +32,13 @@ pub fn init(verbose: u8, format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder
+            .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())
             .try_init(),
+        // The target lets a log shipper tell oauthctl's events from sqlx's statement log.
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -51,6 +54,7 @@ struct Line<'a> {
     timestamp: String,
     level: &'a str,
     message: &'a str,
+    target: &'a str,
 }
 
 /// `message` as one JSON line at `level` (`ERROR`, `WARN`, `INFO`), without the newline.
@@ -61,6 +65,7 @@ pub fn json_line(level: &str, message: &str) -> String {
         timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         level,
         message,
+        target: "oauthctl",
     };
     // A struct of strings always serialises.
     serde_json::to_string(&line).unwrap_or_default()
