@@ -5,8 +5,10 @@
 //! Database passwords are checked on MariaDB (the shared server, an account with a password) and
 //! on PostgreSQL (a private server from tests/it/support/server.rs whose pg_hba.conf asks for
 //! `scram-sha-256`; the shared one trusts 127.0.0.1), for `migrate`, `createapplication` and
-//! `cleartokens`, with the wrong and the right password.
+//! `cleartokens`, with the wrong and the right password. The `--log-format json` tests check the
+//! same with every stderr line a JSON line.
 
+use crate::observability::json_lines;
 use crate::support::server::{pg_password_role, pg_url_as, PrivateServer};
 use crate::support::{
     backend_test, check_password, code, load, require, stderr, stdout, Backend, Need, TestDb,
@@ -388,4 +390,151 @@ fn postgres_errors_redact_the_password() {
             .count(),
         1
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same with `--log-format json`: JSON escaping must not turn a secret into something the
+// redaction misses, and every line stays a JSON line.
+
+backend_test!(no_secret_in_json_logs_at_trace_level, |backend| {
+    let db = TestDb::migrated(backend, "secjson");
+    let json_trace = |args: &[&str]| {
+        let out = db
+            .oauthctl(&["-vvv", "--log-format", "json"])
+            .args(args)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        json_lines(&out);
+        out
+    };
+    let out = json_trace(&[
+        "createapplication",
+        "confidential",
+        "client-credentials",
+        "--client-id",
+        "sj1",
+        "--client-secret",
+        GIVEN_SECRET,
+        "--hasher",
+        "pbkdf2_sha256",
+    ]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    let out2 = json_trace(&[
+        "createapplication",
+        "confidential",
+        "password",
+        "--client-id",
+        "sj2",
+        "--client-secret",
+        GIVEN_SECRET,
+        "--no-hash-client-secret",
+    ]);
+    assert_eq!(code(&out2), 0, "{backend:?}: {}", stderr(&out2));
+    let hash = db.rows(&format!(
+        "SELECT {} FROM oauth2_provider_application WHERE client_id = 'sj1'",
+        backend.text("client_secret")
+    ))[0][0]
+        .clone()
+        .unwrap();
+    // The hash's last part (the digest): the salt alone could be short enough to collide.
+    let digest = hash.rsplit('$').next().unwrap().to_string();
+    let cleared = json_trace(&["cleartokens", "--refresh-token-expire-seconds", "60"]);
+    assert_eq!(code(&cleared), 0, "{backend:?}: {}", stderr(&cleared));
+    for out in [&out, &out2, &cleared] {
+        let all = all_output(out);
+        assert!(!all.contains(GIVEN_SECRET), "{backend:?} leaked the secret");
+        assert!(
+            !stderr(out).contains(&digest),
+            "{backend:?} logged the hash"
+        );
+    }
+});
+
+#[test]
+fn database_password_never_printed_in_json_logs_mariadb() {
+    require!(Need::SharedServer(Backend::MySql));
+    let db = TestDb::migrated(Backend::MySql, "pwjs");
+    seed_backlog(&db);
+    let account = PasswordUser::new(db, "pwjs");
+    let run = |password: &str, args: &[&str]| {
+        let out = account
+            .admin
+            .oauthctl(&["-vvv", "--log-format", "json"])
+            .args(args)
+            .env("DATABASE_URL", account.url(password))
+            .env("OAUTHCTL_NOW", "2026-11-26T20:00:00Z")
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        let lines = json_lines(&out);
+        assert!(!all_output(&out).contains(DB_PASSWORD), "{args:?}");
+        (out, lines)
+    };
+    let cleartokens = ["cleartokens", "--refresh-token-expire-seconds", "3600"];
+    let (out, lines) = run(&format!("{DB_PASSWORD}-wrong"), &cleartokens);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let errors: Vec<_> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{}", stderr(&out));
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("****") && message.contains("Access denied"),
+        "{message}"
+    );
+
+    let db_name = account.admin.name().to_string();
+    for host in ["%", "localhost"] {
+        account.admin.execute(&format!(
+            "GRANT ALL ON {db_name}.* TO '{}'@'{host}'",
+            account.user
+        ));
+    }
+    let (out, _) = run(DB_PASSWORD, &cleartokens);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("Expired grant tokens deleted"));
+    let (out, _) = run(
+        DB_PASSWORD,
+        &[
+            "createapplication",
+            "public",
+            "password",
+            "--hasher",
+            "pbkdf2_sha256",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn postgres_errors_redact_the_password_in_json_logs() {
+    // Nothing listens on port 1.
+    let db = TestDb::migrated(Backend::Sqlite, "pgpwjs");
+    for args in [
+        vec!["createapplication", "public", "password"],
+        vec!["cleartokens", "--refresh-token-expire-seconds", "60"],
+    ] {
+        let out = db
+            .oauthctl(&["-vvv", "--log-format", "json"])
+            .args(&args)
+            .env(
+                "DATABASE_URL",
+                format!("postgres://app:{DB_PASSWORD}@127.0.0.1:1/oauth"),
+            )
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        assert!(!all_output(&out).contains(DB_PASSWORD), "{args:?}");
+        let lines = json_lines(&out);
+        let errors: Vec<_> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {}", stderr(&out));
+        assert!(
+            errors[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("postgres://app:****@127.0.0.1:1/oauth"),
+            "{}",
+            errors[0]
+        );
+    }
 }
