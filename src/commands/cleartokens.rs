@@ -2,9 +2,10 @@
 //! beside a live server.
 //!
 //! The six steps, their predicates and settings are DOT's; the command adds a dry run, JSON
-//! output, a time budget, graceful signals and a per-database run lock. The work itself is
-//! [`crate::cleartokens`]; this module only maps the arguments, opens the database and turns the
-//! summary into an [`Outcome`].
+//! output, a metrics file, a time budget, graceful signals and a per-database run lock. The work
+//! itself is [`crate::cleartokens`]; this module only maps the arguments, opens the database
+//! (an existing SQLite file only), turns the summary into an [`Outcome`] and writes the metrics
+//! file whatever the outcome.
 
 use std::path::PathBuf;
 
