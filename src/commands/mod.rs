@@ -3,3 +3,5 @@
 pub mod cleartokens;
 pub mod createapplication;
 pub mod migrate;
+pub mod completions;
+pub mod manpages;
