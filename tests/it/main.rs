@@ -21,6 +21,7 @@ mod harness;
 mod hostile_input;
 mod interop;
 mod interop_cleartokens;
+mod packaging;
 mod reliability_crash;
 mod reliability_faults;
 mod reliability_live;
