@@ -505,7 +505,7 @@ fn dockerfile_user() -> String {
     last_stage
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("the final stage sets USER")
         .trim()
         .to_string()
