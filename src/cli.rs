@@ -186,6 +186,10 @@ pub enum Command {
     /// Delete expired, revoked and orphaned tokens and expired grants (DOT's cleartokens), in
     /// batches.
     Cleartokens(commands::cleartokens::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(commands::completions::Args),
+    /// Write man pages for oauthctl and each subcommand into a folder.
+    Manpages(commands::manpages::Args),
 }
 
 /// `--format`: what a command prints on stdout.

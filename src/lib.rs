@@ -33,5 +33,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         cli::Command::Cleartokens(args) => {
             commands::cleartokens::run(&cli.global, args, &shell).await
         }
+        cli::Command::Completions(args) => {
+            commands::completions::run(&cli.global, args, &shell).await
+        }
+        cli::Command::Manpages(args) => commands::manpages::run(&cli.global, args, &shell).await,
     }
 }

@@ -52,6 +52,15 @@ impl Shell {
         self.out(text)
     }
 
+    /// Bytes on stdout as they are (a generated completion script): no newline added.
+    pub fn raw(&self, bytes: &[u8]) -> Result<()> {
+        self.clear_progress();
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)
+            .and_then(|()| out.flush())
+            .context("writing to stdout")
+    }
+
     /// A line on stderr (status, notes, stop summaries). Never fails: stderr is the last resort.
     pub fn note(&self, line: impl Display) {
         self.clear_progress();

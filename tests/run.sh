@@ -77,6 +77,16 @@ ensure_server_binaries() {
   fi
 }
 
+# The packaging tests check the completion scripts, man pages and systemd units with these
+# programs (tests/it/support/availability.rs, PACKAGING_TOOLS: program and Debian package).
+ensure_packaging_tools() {
+  local missing=() pair
+  for pair in bash:bash zsh:zsh fish:fish man:man-db groff:groff-base systemd-analyze:systemd; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then log "installing ${missing[*]}"; apt_install "${missing[@]}"; fi
+}
+
 # rustfmt and clippy come with rustup's default profile; a minimal toolchain may lack them.
 ensure_cargo_component() {  # $1: cargo subcommand, $2: rustup component
   cargo "$1" --version >/dev/null 2>&1 && return 0
@@ -96,6 +106,7 @@ ensure_postgres
 ensure_mariadb
 ensure_server_binaries
 ensure_python
+ensure_packaging_tools
 
 log "checking formatting"
 cargo fmt --all --check

@@ -22,6 +22,7 @@ mod hostile_input;
 mod interop;
 mod interop_cleartokens;
 mod observability;
+mod packaging;
 mod reliability_crash;
 mod reliability_faults;
 mod reliability_live;

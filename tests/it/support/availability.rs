@@ -38,7 +38,21 @@ pub enum Need {
     ServerBinaries(Backend),
     /// tests/interop/.venv: Django and DOT, for the interop suite and the benchmark smoke run.
     InteropVenv,
+    /// A program the packaging tests run (one of [`PACKAGING_TOOLS`]), found on the PATH;
+    /// tests/run.sh installs them.
+    Tool(&'static str),
 }
+
+/// The programs the packaging tests check the completion scripts, man pages and systemd units
+/// with, and the Debian package of each (tests/run.sh installs what is missing).
+pub const PACKAGING_TOOLS: &[(&str, &str)] = &[
+    ("bash", "bash"),
+    ("zsh", "zsh"),
+    ("fish", "fish"),
+    ("man", "man-db"),
+    ("groff", "groff-base"),
+    ("systemd-analyze", "systemd"),
+];
 
 impl Need {
     /// The tests that need it, for messages.
@@ -49,6 +63,7 @@ impl Need {
             Need::ServerBinaries(Backend::Postgres) => "private PostgreSQL server tests",
             Need::ServerBinaries(Backend::MySql) => "private MariaDB server tests",
             Need::InteropVenv => "interop and benchmark smoke tests",
+            Need::Tool(_) => "packaging tests",
             Need::SharedServer(Backend::Sqlite) | Need::ServerBinaries(Backend::Sqlite) => {
                 unreachable!("SQLite needs nothing")
             }
@@ -100,7 +115,14 @@ fn probes() -> &'static Probes {
                 (Need::InteropVenv, venv),
                 (Need::ServerBinaries(Backend::Postgres), pg_bin),
                 (Need::ServerBinaries(Backend::MySql), mariadb_bin),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                PACKAGING_TOOLS
+                    .iter()
+                    .map(|&(tool, package)| (Need::Tool(tool), probe_tool(tool, package))),
+            )
+            .collect(),
         }
     })
 }
@@ -231,6 +253,18 @@ fn probe_mariadb_binaries() -> Probe {
         });
     }
     Ok(())
+}
+
+fn probe_tool(tool: &str, package: &str) -> Probe {
+    if find_program(tool).is_some() {
+        return Ok(());
+    }
+    Err(Missing {
+        short: format!("no {tool}: install {package}"),
+        detail: format!(
+            "{tool} is not on the PATH (Debian package {package}; tests/run.sh installs it)"
+        ),
+    })
 }
 
 /// `program` as a path, or looked up on the PATH as `Command` would.
