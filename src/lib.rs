@@ -23,6 +23,7 @@ pub use error::{exit, Failure, Outcome};
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let shell = shell::Shell::new();
+    db::network::configure(cli.global.network_timeout()?);
     match cli.command {
         cli::Command::Migrate(args) => commands::migrate::run(&cli.global, args, &shell).await,
         cli::Command::Createapplication(args) => {

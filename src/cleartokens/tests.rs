@@ -13,7 +13,7 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use tokio::time::Instant;
 
 use super::report::{Format, Output, Report, StepReport, StepStatus, StopReason};
-use super::retry::{nominal_backoff, MAX_ATTEMPTS, RECONNECT_BUDGET};
+use super::retry::{nominal_backoff, reconnect_budget, MAX_ATTEMPTS};
 use super::settings::{Plan, Settings};
 use super::stop::Signals;
 use super::{run, Cleaner};
@@ -702,7 +702,7 @@ async fn a_connection_not_back_within_the_budget_ends_the_run() {
     assert!(attempts >= 16, "{attempts}");
     let elapsed = store.start.elapsed();
     assert!(
-        elapsed >= RECONNECT_BUDGET && elapsed < RECONNECT_BUDGET + seconds(1),
+        elapsed >= reconnect_budget() && elapsed < reconnect_budget() + seconds(1),
         "{elapsed:?}"
     );
     assert_eq!(lock.checks as usize, attempts);

@@ -24,6 +24,7 @@ mod interop_cleartokens;
 mod reliability_crash;
 mod reliability_faults;
 mod reliability_live;
+mod reliability_network;
 mod reliability_overlap;
 mod reliability_restart;
 mod secrets;
