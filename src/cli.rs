@@ -118,7 +118,11 @@ impl GlobalArgs {
 
     /// `--network-timeout` (an empty variable counts as unset).
     pub fn network_timeout(&self) -> anyhow::Result<std::time::Duration> {
-        match self.network_timeout.as_deref().filter(|t| !t.trim().is_empty()) {
+        match self
+            .network_timeout
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
             None => Ok(db::network::DEFAULT_TIMEOUT),
             Some(text) => db::network::parse_timeout(text, "--network-timeout"),
         }

@@ -132,7 +132,10 @@ where
                 };
                 match (&bound, limit) {
                     (Some(bound), Some(limit)) => {
-                        bound.place.within(limit, "a batch and its run lock check", work).await
+                        bound
+                            .place
+                            .within(limit, "a batch and its run lock check", work)
+                            .await
                     }
                     _ => work.await,
                 }

@@ -107,17 +107,11 @@ where
             })
     }
 
-    async fn exists<'e>(
-        conn: &'e mut DB::Connection,
-        sql: &'e Sql,
-    ) -> Result<bool, sqlx::Error> {
+    async fn exists<'e>(conn: &'e mut DB::Connection, sql: &'e Sql) -> Result<bool, sqlx::Error> {
         Ok(DB::query(sql).fetch_optional(conn).await?.is_some())
     }
 
-    async fn fetch_i64<'e>(
-        conn: &'e mut DB::Connection,
-        sql: &'e Sql,
-    ) -> Result<i64, sqlx::Error> {
+    async fn fetch_i64<'e>(conn: &'e mut DB::Connection, sql: &'e Sql) -> Result<i64, sqlx::Error> {
         DB::query(sql).fetch_one(conn).await?.try_get(0)
     }
 

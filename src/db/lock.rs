@@ -81,7 +81,11 @@ impl<DB: Run> LockSession<DB> {
         Ok(conn)
     }
 
-    async fn within<T>(&self, what: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    async fn within<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         self.place.within(self.exchange, what, work).await
     }
 }
@@ -96,7 +100,11 @@ pub(crate) struct SessionLock<DB: Run> {
 impl<DB: Run> SessionLock<DB> {
     /// Takes the lock on `conn` (opened by `session`), which then belongs to the lock; fails
     /// with [`crate::error::Failure::Conflict`] when another run holds it.
-    pub async fn take(conn: DB::Connection, session: LockSession<DB>, spec: LockSpec) -> Result<Self> {
+    pub async fn take(
+        conn: DB::Connection,
+        session: LockSession<DB>,
+        spec: LockSpec,
+    ) -> Result<Self> {
         let conn = take_on::<DB>(conn, &spec, &session).await?;
         Ok(SessionLock {
             conn: Some(conn),
@@ -120,7 +128,9 @@ async fn take_on<DB: Run>(
         })
         .await?;
     if taken != Some(true) {
-        let _ = session.within("closing a session", async { Ok(conn.close().await?) }).await;
+        let _ = session
+            .within("closing a session", async { Ok(conn.close().await?) })
+            .await;
         return Err(conflict(&session.redacted_url, &spec.held));
     }
     Ok(conn)
@@ -137,7 +147,12 @@ impl<DB: Run> CleanupLock for SessionLock<DB> {
             // A session that answers still holds the lock. One that does not answer in time is
             // given up (the server ends it, and its lock, after its idle timeout).
             let ping = async { Ok(conn.ping().await?) };
-            if self.session.within("checking the run lock", ping).await.is_ok() {
+            if self
+                .session
+                .within("checking the run lock", ping)
+                .await
+                .is_ok()
+            {
                 return Ok(false);
             }
         }

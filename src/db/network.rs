@@ -239,8 +239,14 @@ mod tests {
 
     #[test]
     fn places_name_host_and_port() {
-        assert_eq!(Place::of("postgres://u:p@db.example:6432/x", 5432).0, "db.example:6432");
-        assert_eq!(Place::of("mysql://root@10.0.0.5/x", 3306).0, "10.0.0.5:3306");
+        assert_eq!(
+            Place::of("postgres://u:p@db.example:6432/x", 5432).0,
+            "db.example:6432"
+        );
+        assert_eq!(
+            Place::of("mysql://root@10.0.0.5/x", 3306).0,
+            "10.0.0.5:3306"
+        );
     }
 
     #[tokio::test(start_paused = true)]

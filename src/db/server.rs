@@ -151,11 +151,15 @@ impl<DB: Run> ServerPool<DB> {
         let mut conn = self.acquire().await?;
         let result = self
             .place
-            .within(session.deadlines.exchange, "setting up the cleanup session", async {
-                apply::<DB, _>(&mut conn, &timeouts).await?;
-                apply::<DB, _>(&mut conn, self.settings.cleanup).await?;
-                Ok(())
-            })
+            .within(
+                session.deadlines.exchange,
+                "setting up the cleanup session",
+                async {
+                    apply::<DB, _>(&mut conn, &timeouts).await?;
+                    apply::<DB, _>(&mut conn, self.settings.cleanup).await?;
+                    Ok(())
+                },
+            )
             .await;
         settle(conn, &result);
         result.context("setting up the cleanup session")

@@ -141,7 +141,11 @@ fn error_line(backend: Backend, out: &Output) -> String {
         .lines()
         .filter(|l| !l.chars().next().is_some_and(|c| c.is_ascii_digit()))
         .collect();
-    assert_eq!(lines.len(), 1, "{backend:?}: one line besides the log: {err}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "{backend:?}: one line besides the log: {err}"
+    );
     assert!(lines[0].starts_with("error: "), "{backend:?}: {err}");
     lines[0].to_string()
 }
@@ -177,7 +181,12 @@ fn silent_mid_cleanup(backend: Backend) {
     let reference = TestDb::migrated(backend, "netref");
     seed(&reference, UNITS, now());
     let uninterrupted = run_direct(&reference);
-    assert_eq!(code(&uninterrupted), 0, "{backend:?}: {}", stderr(&uninterrupted));
+    assert_eq!(
+        code(&uninterrupted),
+        0,
+        "{backend:?}: {}",
+        stderr(&uninterrupted)
+    );
     let final_rows = total(&reference);
 
     let db = TestDb::migrated(backend, "netsilent");
@@ -192,7 +201,12 @@ fn silent_mid_cleanup(backend: Backend) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_progress(backend, &mut child, &db, initial - (initial - final_rows) / 4);
+    wait_for_progress(
+        backend,
+        &mut child,
+        &db,
+        initial - (initial - final_rows) / 4,
+    );
     let silent_at = proxy.go_silent();
     let out = child.wait_with_output().unwrap();
     let exited_after = silent_at.elapsed();
@@ -200,7 +214,8 @@ fn silent_mid_cleanup(backend: Backend) {
     assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
     let line = error_line(backend, &out);
     assert!(
-        line.contains("did not answer within 2 s") && line.contains("finished batches are committed"),
+        line.contains("did not answer within 2 s")
+            && line.contains("finished batches are committed"),
         "{backend:?}: {line}"
     );
     assert!(
@@ -245,7 +260,11 @@ fn silent_mid_cleanup(backend: Backend) {
     // A new run straight to the server takes the lock and finishes the job.
     let again = run_direct(&db);
     assert_eq!(code(&again), 0, "{backend:?}: {}", stderr(&again));
-    assert_eq!(dangling(&db), vec![], "{backend:?}: dangling after the re-run");
+    assert_eq!(
+        dangling(&db),
+        vec![],
+        "{backend:?}: dangling after the re-run"
+    );
     assert!(
         snapshot(&db) == snapshot(&reference),
         "{backend:?}: the final rows differ from an uninterrupted run's"
@@ -265,6 +284,15 @@ fn silent_mid_cleanup(backend: Backend) {
 
 const APP_SECRET: &str = "s3cret-network-test";
 
+/// The database through the proxy without TLS, so that the proxy can see the INSERT go out.
+fn plaintext(db: &TestDb, proxy: &SilentProxy) -> String {
+    let url = proxy.url_for(&db.url);
+    match db.backend {
+        Backend::Postgres => format!("{url}?sslmode=disable"),
+        _ => format!("{url}?ssl-mode=disabled"),
+    }
+}
+
 fn createapplication(db: &TestDb, proxy: &SilentProxy, client_id: &str) -> (Output, Instant) {
     let started = Instant::now();
     let out = db
@@ -282,7 +310,7 @@ fn createapplication(db: &TestDb, proxy: &SilentProxy, client_id: &str) -> (Outp
             "--name",
             "silent network",
         ])
-        .env("DATABASE_URL", proxy.url_for(&db.url))
+        .env("DATABASE_URL", plaintext(db, proxy))
         .output()
         .unwrap();
     (out, started)
@@ -304,7 +332,10 @@ fn silent_createapplication(backend: Backend) {
         "{backend:?}: {line}"
     );
     assert!(connect_exit <= N + SLOP, "{backend:?}: {connect_exit:?}");
-    assert!(!stderr(&out).contains(APP_SECRET), "{backend:?}: secret on stderr");
+    assert!(
+        !stderr(&out).contains(APP_SECRET),
+        "{backend:?}: secret on stderr"
+    );
     drop(proxy);
 
     // Silent as the INSERT goes out (it never reaches the server).
@@ -317,15 +348,26 @@ fn silent_createapplication(backend: Backend) {
     let insert_exit = silent_at.elapsed();
     assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
     let line = error_line(backend, &out);
-    assert!(line.contains("did not answer within 2 s"), "{backend:?}: {line}");
+    assert!(
+        line.contains("did not answer within 2 s"),
+        "{backend:?}: {line}"
+    );
     assert!(insert_exit <= N + SLOP, "{backend:?}: {insert_exit:?}");
-    assert!(!stderr(&out).contains(APP_SECRET), "{backend:?}: secret on stderr");
+    assert!(
+        !stderr(&out).contains(APP_SECRET),
+        "{backend:?}: secret on stderr"
+    );
     // Nothing written, checked once the server has ended the silent session.
     let session_bound = N + N + Duration::from_secs(5) + SLOP;
-    wait_until(session_bound + Duration::from_secs(20), || other_sessions(&db) == 0)
-        .unwrap_or_else(|| panic!("{backend:?}: the silent session was never ended"));
+    wait_until(session_bound + Duration::from_secs(20), || {
+        other_sessions(&db) == 0
+    })
+    .unwrap_or_else(|| panic!("{backend:?}: the silent session was never ended"));
     let session_gone = silent_at.elapsed();
-    assert!(session_gone <= session_bound, "{backend:?}: {session_gone:?}");
+    assert!(
+        session_gone <= session_bound,
+        "{backend:?}: {session_gone:?}"
+    );
     assert_eq!(
         db.scalar(
             "SELECT COUNT(*) FROM oauth2_provider_application WHERE client_id IN ('net-connect', 'net-insert')"

@@ -137,7 +137,11 @@ fn accept_loop(listener: TcpListener, upstream: &str, state: &Arc<State>) {
         let server = TcpStream::connect(upstream).expect("proxy: connect to the server");
         state.hold(&server);
         for (from, to, watch) in [
-            (client.try_clone().unwrap(), server.try_clone().unwrap(), true),
+            (
+                client.try_clone().unwrap(),
+                server.try_clone().unwrap(),
+                true,
+            ),
             (server, client, false),
         ] {
             let state = state.clone();
