@@ -154,7 +154,7 @@ where
             Err(why) => {
                 // A retry cut at the end of the budget says less than what lost the connection.
                 let error = match first_lost.take() {
-                    Some(first) if class == ErrorClass::ConnectionLost => first,
+                    Some(first) if crate::db::network::is_unanswered(&error) => first,
                     _ => error,
                 };
                 return Err(failed.give_up(error, &why));

@@ -11,6 +11,9 @@
 //!   uninterrupted run's. Before that second run, nothing is half-done: no dangling reference,
 //!   and the rows gone are the ones the committed batches reported, plus at most the one batch
 //!   in flight (its statement may have run on the server while its answer was swallowed).
+//! - **inside a batch's transaction**: silent as the first DELETE goes out (after MariaDB's
+//!   UPDATE nulled references); the server rolls the transaction back when it ends the session:
+//!   every row is as seeded.
 //! - **createapplication**: silent from the start (connecting is bounded) and silent as its
 //!   INSERT goes out: exit 1 within `N` each time, and once the server has ended the silent
 //!   session, nothing was written.
@@ -282,6 +285,69 @@ fn silent_mid_cleanup(backend: Backend) {
     );
 }
 
+/// Silent just as the first batch sends its DELETE, inside the batch's transaction (MariaDB:
+/// after its UPDATE nulled references and locked those rows; PostgreSQL: after the sweep read its
+/// candidates). The DELETE never reaches the server; the server ends the session idle in its
+/// transaction and rolls it back: every row is as seeded.
+fn silent_inside_a_batch(backend: Backend) {
+    let db = TestDb::migrated(backend, "netintx");
+    seed(&db, UNITS, now());
+    let seeded = snapshot(&db);
+    let proxy = SilentProxy::start(&server_address(&db.url));
+    proxy.go_silent_on(b"DELETE FROM");
+    let out = db
+        .oauthctl(&cleanup_args())
+        .env("DATABASE_URL", plaintext(&db, &proxy))
+        .env("OAUTHCTL_NOW", NOW)
+        .output()
+        .unwrap();
+    let silent_at = proxy
+        .silent_since()
+        .unwrap_or_else(|| panic!("{backend:?}: no DELETE went out: {}", stderr(&out)));
+    let exited_after = silent_at.elapsed();
+    assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
+    let line = error_line(backend, &out);
+    assert!(
+        line.contains("did not answer within 2 s"),
+        "{backend:?}: {line}"
+    );
+    assert!(
+        exited_after <= exit_bound() + SLOP,
+        "{backend:?}: {exited_after:?}"
+    );
+    assert_eq!(
+        reported_deletions(&out),
+        0,
+        "{backend:?}: no batch committed"
+    );
+    let sessions_gone = wait_until(lock_bound() + SLOP + Duration::from_secs(20), || {
+        other_sessions(&db) == 0
+    })
+    .map(|_| silent_at.elapsed())
+    .unwrap_or_else(|| panic!("{backend:?}: the silent sessions were never ended"));
+    assert!(
+        sessions_gone <= lock_bound() + SLOP,
+        "{backend:?}: {sessions_gone:?}"
+    );
+    assert!(
+        snapshot(&db) == seeded,
+        "{backend:?}: the batch cut inside its transaction was not rolled back"
+    );
+    let again = run_direct(&db);
+    assert_eq!(code(&again), 0, "{backend:?}: {}", stderr(&again));
+    assert_eq!(
+        dangling(&db),
+        vec![],
+        "{backend:?}: dangling after the re-run"
+    );
+    drop(proxy);
+    println!(
+        "RELIABILITY network in-transaction {backend:?}: silent as the first DELETE went out; exit 1 after {} ms; sessions ended by the server after {} ms, every row as seeded (rolled back); re-run exit 0",
+        exited_after.as_millis(),
+        sessions_gone.as_millis()
+    );
+}
+
 const APP_SECRET: &str = "s3cret-network-test";
 
 /// The database through the proxy without TLS, so that the proxy can see the INSERT go out.
@@ -387,6 +453,14 @@ fn silent_createapplication(backend: Backend) {
 backend_test!(silent_network_mid_cleanup, [Postgres, MySql], |backend| {
     silent_mid_cleanup(backend);
 });
+
+backend_test!(
+    silent_network_inside_a_batch_transaction,
+    [Postgres, MySql],
+    |backend| {
+        silent_inside_a_batch(backend);
+    }
+);
 
 backend_test!(
     silent_network_in_createapplication,
