@@ -116,8 +116,11 @@ pub async fn clear(
     );
     let outcome = run(store, lock.as_deref_mut(), &signals, plan, output, shell).await;
     if let Err(error) = &outcome {
-        if matches!(crate::error::failure(error), Some(Failure::Aborted(_))) {
-            // Aborting must not wait on the server: the lock goes with its session.
+        // Aborting must not wait on the server, nor giving up on one that stopped answering
+        // (its release would wait out another deadline): the lock goes with its session.
+        if matches!(crate::error::failure(error), Some(Failure::Aborted(_)))
+            || crate::db::network::is_unanswered(error)
+        {
             return outcome;
         }
     }

@@ -136,6 +136,16 @@ fn other_sessions(db: &TestDb) -> i64 {
     })
 }
 
+/// Transactions open on the server in this database (oauthctl's silent batch).
+fn open_transactions(db: &TestDb) -> i64 {
+    db.scalar(match db.backend {
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"
+        }
+        _ => "SELECT COUNT(*) FROM information_schema.innodb_trx",
+    })
+}
+
 /// The one `error:` line of a failed run (log lines start with their timestamp).
 fn error_line(backend: Backend, out: &Output) -> String {
     let err = stderr(out);
@@ -295,16 +305,35 @@ fn silent_inside_a_batch(backend: Backend) {
     let seeded = snapshot(&db);
     let proxy = SilentProxy::start(&server_address(&db.url));
     proxy.go_silent_on(b"DELETE FROM");
-    let out = db
+    let mut child = db
         .oauthctl(&cleanup_args())
         .env("DATABASE_URL", plaintext(&db, &proxy))
         .env("OAUTHCTL_NOW", NOW)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    wait_until(Duration::from_secs(60), || {
+        proxy.silent_since().is_some() || child.try_wait().unwrap().is_some()
+    });
+    // The batch's session, idle inside its transaction, is ended first (after N), while the
+    // run is still giving up.
+    assert!(
+        open_transactions(&db) > 0,
+        "{backend:?}: the batch's transaction was not open when the network went silent"
+    );
+    let rolled_back = wait_until(lock_bound() + SLOP, || open_transactions(&db) == 0)
+        .and_then(|_| Some(proxy.silent_since()?.elapsed()))
+        .unwrap_or_else(|| panic!("{backend:?}: the silent transaction was never ended"));
+    let out = child.wait_with_output().unwrap();
     let silent_at = proxy
         .silent_since()
         .unwrap_or_else(|| panic!("{backend:?}: no DELETE went out: {}", stderr(&out)));
     let exited_after = silent_at.elapsed();
+    assert!(
+        rolled_back <= N + SLOP,
+        "{backend:?}: the silent transaction ended only after {rolled_back:?}"
+    );
     assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
     let line = error_line(backend, &out);
     assert!(
@@ -342,8 +371,9 @@ fn silent_inside_a_batch(backend: Backend) {
     );
     drop(proxy);
     println!(
-        "RELIABILITY network in-transaction {backend:?}: silent as the first DELETE went out; exit 1 after {} ms; sessions ended by the server after {} ms, every row as seeded (rolled back); re-run exit 0",
+        "RELIABILITY network in-transaction {backend:?}: silent as the first DELETE went out; exit 1 after {} ms; the transaction ended by the server after {} ms, all sessions after {} ms; every row as seeded (rolled back); re-run exit 0",
         exited_after.as_millis(),
+        rolled_back.as_millis(),
         sessions_gone.as_millis()
     );
 }
