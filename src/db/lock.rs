@@ -6,7 +6,7 @@
 //! a [`LockSpec`].
 //!
 //! The lock stays on a session of its own rather than on the batches' connection: a batch that
-//! runs out of its deadline throws its connection away ([`super::server::settle`]), and the lock
+//! runs out of its deadline throws its connection away ([`super::server::Checkout`]), and the lock
 //! must not go with it while the retry runs the batch again. That session sits idle between
 //! batches, so it is kept visibly alive instead: [`CleanupLock::ensure_held`] runs a ping on it
 //! (bounded by the network timeout) before every attempt of every batch, which also makes the

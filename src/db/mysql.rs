@@ -401,7 +401,7 @@ impl Store for MySqlStore {
                 self.cleanup_batch(&mut conn, cutoffs, batch),
             )
             .await;
-        server::settle(conn, &result);
+        conn.finish(&result);
         result
     }
 

@@ -356,7 +356,7 @@ impl Store for PostgresStore {
                 }
             })
             .await;
-        server::settle(conn, &result);
+        conn.finish(&result);
         result
     }
 

@@ -161,7 +161,7 @@ impl<DB: Run> ServerPool<DB> {
                 },
             )
             .await;
-        settle(conn, &result);
+        conn.finish(&result);
         result.context("setting up the cleanup session")
     }
 
@@ -179,9 +179,9 @@ impl<DB: Run> ServerPool<DB> {
 
     /// The pool's connection; a server that does not let us connect within the network timeout
     /// is [`Unanswered`].
-    pub async fn acquire(&self) -> Result<PoolConnection<DB>> {
+    pub async fn acquire(&self) -> Result<Checkout<DB>> {
         match self.pool.acquire().await {
-            Ok(conn) => Ok(conn),
+            Ok(conn) => Ok(Checkout { conn: Some(conn) }),
             Err(sqlx::Error::PoolTimedOut) => Err(anyhow::Error::new(Unanswered {
                 place: self.place.0.clone(),
                 within: network::timeout(),
@@ -192,18 +192,46 @@ impl<DB: Run> ServerPool<DB> {
     }
 }
 
-/// Hands a connection back to the pool, unless a deadline ran out on it: then its protocol
-/// state is unknown, and dropping it unpooled closes the socket without waiting on the server
-/// (the pool would first test it, waiting on the silent server again).
-///
-/// The pattern at every bounded exchange: the connection stays owned outside the bounded work,
-/// which only borrows it, so that it is still ours to throw away when the deadline drops the
-/// work.
-pub(crate) fn settle<DB: Run, T>(conn: PoolConnection<DB>, result: &Result<T>) {
-    if let Err(error) = result {
-        if network::is_unanswered(error) {
+/// The pool's connection, lent out for one bounded exchange. It goes back to the pool only
+/// through [`Checkout::finish`] after an exchange that ended; dropped before (the exchange's
+/// future was given up: a deadline, an abort) or finished by a deadline that ran out, it is
+/// thrown away unpooled: its protocol state is unknown, and the pool would first test it,
+/// waiting on the silent server again. Dropping the bare connection closes the socket without
+/// waiting on anyone.
+pub(crate) struct Checkout<DB: Run> {
+    conn: Option<PoolConnection<DB>>,
+}
+
+impl<DB: Run> Checkout<DB> {
+    /// The exchange ended with `result`: back to the pool, unless its deadline ran out.
+    pub fn finish<T>(mut self, result: &Result<T>) {
+        let unanswered = matches!(result, Err(error) if network::is_unanswered(error));
+        if !unanswered {
+            // A pooled connection dropped is a connection returned.
+            drop(self.conn.take());
+        }
+    }
+}
+
+impl<DB: Run> Drop for Checkout<DB> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
             drop(conn.detach());
         }
+    }
+}
+
+impl<DB: Run> std::ops::Deref for Checkout<DB> {
+    type Target = DB::Connection;
+
+    fn deref(&self) -> &DB::Connection {
+        self.conn.as_ref().expect("a lent connection")
+    }
+}
+
+impl<DB: Run> std::ops::DerefMut for Checkout<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        self.conn.as_mut().expect("a lent connection")
     }
 }
 
@@ -266,7 +294,7 @@ impl<DB: Run> ServerPool<DB> {
                 Ok(statement(&mut conn, sql).await?)
             })
             .await;
-        settle(conn, &result);
+        conn.finish(&result);
         result
     }
 }

@@ -284,7 +284,7 @@ fn silent_mid_cleanup(backend: Backend) {
     );
     drop(proxy);
     println!(
-        "RELIABILITY network {backend:?}: black-holed mid-run ({reported} of {} deletions reported committed); exit 1 after {} ms (bound {} ms); lock free after {} ms, silent sessions gone after {} ms (bound {} ms); in flight and unreported: {} rows; re-run exit 0, final rows equal the uninterrupted run's; error: {line}",
+        "RELIABILITY network {backend:?}: black-holed mid-run ({reported} of {} deletions reported committed); exit 1 after {} ms (bound {} ms); lock free after {} ms, silent sessions gone after {} ms (bound {} ms); in flight and unreported: {} rows; re-run exit 0, final rows equal the uninterrupted run's; {line}",
         initial - final_rows,
         exited_after.as_millis(),
         exit_bound().as_millis(),
