@@ -56,6 +56,18 @@ pub struct GlobalArgs {
     /// Table names for swapped models.
     #[command(flatten)]
     pub tables: TableArgs,
+
+    /// Seconds the server may leave any one exchange unanswered (connect, lock call, statement;
+    /// a cleanup batch gets at least this) before oauthctl gives up, and what the server's
+    /// session timeouts are derived from; default 30
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "OAUTHCTL_NETWORK_TIMEOUT",
+        allow_hyphen_values = true
+    )]
+    pub network_timeout: Option<String>,
 }
 
 /// `--*-table`: DOT's table names, overridable for swapped models (and Django's user table).
@@ -120,6 +132,18 @@ impl GlobalArgs {
         match self.log_format {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+
+    /// `--network-timeout` (an empty variable counts as unset).
+    pub fn network_timeout(&self) -> anyhow::Result<std::time::Duration> {
+        match self
+            .network_timeout
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
+            None => Ok(db::network::DEFAULT_TIMEOUT),
+            Some(text) => db::network::parse_timeout(text, "--network-timeout"),
         }
     }
 }

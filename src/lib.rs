@@ -25,6 +25,7 @@ pub use error::{exit, Failure, Outcome};
 /// Runs one command.
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let shell = shell::Shell::with_log_format(cli.global.log_format());
+    db::network::configure(cli.global.network_timeout()?);
     match cli.command {
         cli::Command::Migrate(args) => commands::migrate::run(&cli.global, args, &shell).await,
         cli::Command::Createapplication(args) => {

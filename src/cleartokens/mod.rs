@@ -32,6 +32,7 @@ use self::batching::Batching;
 use self::report::{Output, Report, Reporter, StepReport, StepStatus, StopReason, Totals};
 use self::settings::Plan;
 use self::stop::{Signals, Stop};
+use crate::db::network::{CleanupPace, Place};
 use crate::db::{BatchOutcome, BatchRequest, CleanupLock, Cutoffs, ErrorClass, Step, Store};
 use crate::error::Failure;
 use crate::shell::Shell;
@@ -48,6 +49,17 @@ pub trait Cleaner {
     fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> impl Future<Output = Result<u64>>;
     /// [`Store::classify_error`].
     fn classify_error(&self, error: &anyhow::Error) -> ErrorClass;
+    /// [`Store::batch_deadline`], and where the server is: one attempt of a batch, its lock
+    /// check included, is given up after it. `None`: unbounded.
+    fn attempt_bound(&self) -> Option<AttemptBound> {
+        None
+    }
+}
+
+/// How long one attempt may take ([`Cleaner::attempt_bound`]).
+pub struct AttemptBound {
+    pub within: Duration,
+    pub place: Place,
 }
 
 impl<S: Store + ?Sized> Cleaner for S {
@@ -61,6 +73,13 @@ impl<S: Store + ?Sized> Cleaner for S {
 
     fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
         Store::classify_error(self, error)
+    }
+
+    fn attempt_bound(&self) -> Option<AttemptBound> {
+        Some(AttemptBound {
+            within: Store::batch_deadline(self)?,
+            place: Store::place(self)?,
+        })
     }
 }
 
@@ -76,6 +95,10 @@ pub async fn clear(
 ) -> Result<Report> {
     let signals = Signals::install().context("installing signal handlers")?;
     let stop = Stop::new(&signals, shell, None);
+    store.pace_cleanup(CleanupPace {
+        lock_budget: plan.lock_budget,
+        batch_interval: plan.settings.batch_interval,
+    });
     let mut lock = if plan.dry_run {
         None
     } else {
@@ -95,8 +118,11 @@ pub async fn clear(
     );
     let outcome = run(store, lock.as_deref_mut(), &signals, plan, output, shell).await;
     if let Err(error) = &outcome {
-        if matches!(crate::error::failure(error), Some(Failure::Aborted(_))) {
-            // Aborting must not wait on the server: the lock goes with its session.
+        // Aborting must not wait on the server, nor giving up on one that stopped answering
+        // (its release would wait out another deadline): the lock goes with its session.
+        if matches!(crate::error::failure(error), Some(Failure::Aborted(_)))
+            || crate::db::network::is_unanswered(error)
+        {
             return outcome;
         }
     }

@@ -1,9 +1,16 @@
 //! Retrying a batch (or a dry-run count) that failed for a reason that passes: exponential
 //! back-off with jitter on deadlocks, serialization failures and lock timeouts (at most
-//! [`MAX_ATTEMPTS`]); on a lost connection, retries for up to [`RECONNECT_BUDGET`], each one
+//! [`MAX_ATTEMPTS`]); on a lost connection, retries for up to [`reconnect_budget`], each one
 //! first making sure the run lock is still ours (re-taking it on a new session after a server
 //! restart, or giving way with exit 3 if another run took it meanwhile). Anything else, and a
 //! spent budget, ends the run with an error that says which step and batch failed.
+//!
+//! A server that stops answering (a silent network) is bounded twice: each attempt, its lock
+//! check included, must end within the store's batch deadline, and a deadline that ran out
+//! counts as a lost connection (the batch's fate is unknown, but DOT's deletes are idempotent,
+//! so it may run again on a new connection). Once the connection is lost, each retry is also
+//! cut to what is left of the reconnect budget, so no retry outlives it: the run ends at most
+//! one batch deadline plus the budget after the server went silent ([`crate::db::network`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,9 +30,12 @@ pub const MAX_ATTEMPTS: u32 = 6;
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// How long a lost connection (server restart, fail-over, dropped network) is retried, counted
-/// from the first failure, before the run gives up with exit 1. Every retry first makes sure the
-/// run lock is still ours (re-taking it on a new session), then runs the batch again.
-pub const RECONNECT_BUDGET: Duration = Duration::from_secs(30);
+/// from the first failure, before the run gives up with exit 1: the network timeout
+/// (`--network-timeout`, 30 s by default). Every retry first makes sure the run lock is still
+/// ours (re-taking it on a new session), then runs the batch again.
+pub fn reconnect_budget() -> Duration {
+    crate::db::network::timeout()
+}
 /// Back-off cap while reconnecting: a server that is back is used again within this.
 const RECONNECT_BACKOFF_CAP: Duration = Duration::from_secs(2);
 
@@ -114,12 +124,26 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let mut budget = Budget::new(failed.step);
+    let bound = store.attempt_bound();
+    // The error that lost the connection, for the message when a retry is cut short.
+    let mut first_lost: Option<anyhow::Error> = None;
     loop {
-        let attempt_started = Instant::now();
+        let limit = bound.as_ref().map(|b| budget.attempt_limit(b.within));
         let result = stop
             .guard(async {
-                ensure_held(lock.as_deref_mut(), failed.step).await?;
-                attempt().await
+                let work = async {
+                    ensure_held(lock.as_deref_mut(), failed.step).await?;
+                    attempt().await
+                };
+                match (&bound, limit) {
+                    (Some(bound), Some(limit)) => {
+                        bound
+                            .place
+                            .within(limit, "a batch and its run lock check", work)
+                            .await
+                    }
+                    _ => work.await,
+                }
             })
             .await?;
         let error = match result {
@@ -130,11 +154,21 @@ where
             Err(error) => error,
         };
         let class = store.classify_error(&error);
-        let delay = match budget.failed(class, &error, attempt_started) {
+        let delay = match budget.failed(class, &error) {
             Ok(delay) => delay,
-            Err(why) => return Err(failed.give_up(error, &why)),
+            Err(why) => {
+                // A retry cut at the end of the budget says less than what lost the connection.
+                let error = match first_lost.take() {
+                    Some(first) if crate::db::network::is_unanswered(&error) => first,
+                    _ => error,
+                };
+                return Err(failed.give_up(error, &why));
+            }
         };
         *retries += 1;
+        if class == ErrorClass::ConnectionLost && first_lost.is_none() {
+            first_lost = Some(error);
+        }
         if !stop.sleep(delay).await? {
             return Ok(None);
         }
@@ -190,19 +224,22 @@ impl Budget {
         }
     }
 
-    /// An attempt started at `attempt_started` failed with `error` of `class`: the delay before
-    /// the next attempt, or why there is none (the text the error gets; empty for a permanent
-    /// error).
-    fn failed(
-        &mut self,
-        class: ErrorClass,
-        error: &anyhow::Error,
-        attempt_started: Instant,
-    ) -> Result<Duration, String> {
+    /// How long the next attempt may take: the batch deadline, and once the connection is
+    /// lost no longer than what is left of the reconnect budget.
+    fn attempt_limit(&self, batch_deadline: Duration) -> Duration {
+        match self.lost_since {
+            Some(since) => batch_deadline.min(reconnect_budget().saturating_sub(since.elapsed())),
+            None => batch_deadline,
+        }
+    }
+
+    /// An attempt failed just now with `error` of `class`: the delay before the next attempt,
+    /// or why there is none (the text the error gets; empty for a permanent error).
+    fn failed(&mut self, class: ErrorClass, error: &anyhow::Error) -> Result<Duration, String> {
         match class {
             ErrorClass::Permanent => Err(String::new()),
             ErrorClass::Transient => self.transient(error),
-            ErrorClass::ConnectionLost => self.connection_lost(error, attempt_started),
+            ErrorClass::ConnectionLost => self.connection_lost(error),
         }
     }
 
@@ -226,32 +263,29 @@ impl Budget {
         Ok(delay)
     }
 
-    fn connection_lost(
-        &mut self,
-        error: &anyhow::Error,
-        attempt_started: Instant,
-    ) -> Result<Duration, String> {
+    fn connection_lost(&mut self, error: &anyhow::Error) -> Result<Duration, String> {
         self.lost_attempts += 1;
         let attempts = self.lost_attempts;
-        // From the start of the first failed attempt: the pool may already have spent its
-        // acquire timeout waiting for the server.
-        let since = *self.lost_since.get_or_insert(attempt_started);
+        // From the first failure: the attempt that failed was bounded by the batch deadline,
+        // and the budget is the time given to the server to come back after that.
+        let since = *self.lost_since.get_or_insert_with(Instant::now);
         let lost_for = since.elapsed();
-        if lost_for >= RECONNECT_BUDGET {
+        let budget = reconnect_budget();
+        if lost_for >= budget {
             return Err(format!(
-                " (connection lost, not back within {} s, {attempts} attempts)",
-                RECONNECT_BUDGET.as_secs()
+                " (connection lost, not back within {}, {attempts} attempts)",
+                seconds(budget)
             ));
         }
-        let delay = backoff(attempts, RECONNECT_BACKOFF_CAP).min(RECONNECT_BUDGET - lost_for);
+        let delay = backoff(attempts, RECONNECT_BACKOFF_CAP).min(budget - lost_for);
         if attempts == 1 {
             tracing::warn!(
                 step = %step_name(self.step),
-                budget_seconds = RECONNECT_BUDGET.as_secs_f64(),
-                "{}: connection lost: {}; reconnecting for up to {} s",
+                budget_seconds = budget.as_secs_f64(),
+                "{}: connection lost: {}; reconnecting for up to {}",
                 human(self.step),
                 crate::error::message(error),
-                RECONNECT_BUDGET.as_secs()
+                seconds(budget)
             );
         } else {
             tracing::info!(
@@ -267,6 +301,16 @@ impl Budget {
             );
         }
         Ok(delay)
+    }
+}
+
+/// `30 s`, `2.5 s`.
+fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s.fract() == 0.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{s} s")
     }
 }
 

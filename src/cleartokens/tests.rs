@@ -13,10 +13,11 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use tokio::time::Instant;
 
 use super::report::{Format, Output, Report, StepReport, StepStatus, StopReason};
-use super::retry::{nominal_backoff, MAX_ATTEMPTS, RECONNECT_BUDGET};
+use super::retry::{nominal_backoff, reconnect_budget, MAX_ATTEMPTS};
 use super::settings::{Plan, Settings};
 use super::stop::Signals;
-use super::{run, Cleaner};
+use super::{run, AttemptBound, Cleaner};
+use crate::db::network::Place;
 use crate::db::{BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, ErrorClass, Step};
 use crate::error::{exit, exit_code, Failure, Outcome};
 use crate::shell::Shell;
@@ -114,6 +115,8 @@ struct FakeStore {
     batch_time: Duration,
     signals: Arc<Signals>,
     start: Instant,
+    /// The batch deadline a server store would give each attempt.
+    deadline: Option<Duration>,
 }
 
 impl FakeStore {
@@ -125,7 +128,14 @@ impl FakeStore {
             batch_time: Duration::ZERO,
             signals: Signals::new(),
             start: Instant::now(),
+            deadline: None,
         }
+    }
+
+    /// Each attempt is given up after `deadline`, as on a server.
+    fn bounded(mut self, deadline: Duration) -> FakeStore {
+        self.deadline = Some(deadline);
+        self
     }
 
     /// `ids` in `step`'s table, every one deleted by the step.
@@ -239,7 +249,18 @@ impl Cleaner for FakeStore {
             .map_or(0, |t| t.iter().filter(|r| r.full).count()) as u64)
     }
 
+    fn attempt_bound(&self) -> Option<AttemptBound> {
+        Some(AttemptBound {
+            within: self.deadline?,
+            place: Place("fake:5432".into()),
+        })
+    }
+
     fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
+        // As the real stores classify a deadline that ran out.
+        if crate::db::network::is_unanswered(error) {
+            return ErrorClass::ConnectionLost;
+        }
         error
             .chain()
             .find_map(|cause| cause.downcast_ref::<FakeError>())
@@ -702,10 +723,48 @@ async fn a_connection_not_back_within_the_budget_ends_the_run() {
     assert!(attempts >= 16, "{attempts}");
     let elapsed = store.start.elapsed();
     assert!(
-        elapsed >= RECONNECT_BUDGET && elapsed < RECONNECT_BUDGET + seconds(1),
+        elapsed >= reconnect_budget() && elapsed < reconnect_budget() + seconds(1),
         "{elapsed:?}"
     );
     assert_eq!(lock.checks as usize, attempts);
+    assert_eq!(exit_of(result), exit::RUNTIME);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_server_ends_the_run_within_the_deadline_and_the_budget() {
+    // Every attempt hangs, as on a network path gone silent: the first is cut by the batch
+    // deadline, the retries by it or by what is left of the reconnect budget.
+    let deadline = seconds(2);
+    let store = FakeStore::new()
+        .rows(FIRST, 1..=5)
+        .bounded(deadline)
+        .script(
+            [Attempt {
+                signals: &[],
+                then: Then::Hang,
+            }; 100],
+        );
+    let mut lock = FakeLock::default();
+    let result = run_on(&store, Some(&mut lock), &plan(10)).await;
+    let error = result.as_ref().unwrap_err();
+    let elapsed = store.start.elapsed();
+    assert!(
+        elapsed >= deadline + reconnect_budget() - Duration::from_millis(1)
+            && elapsed <= deadline + reconnect_budget() + Duration::from_millis(1),
+        "{elapsed:?}"
+    );
+    let message = crate::error::message(error);
+    assert!(
+        message.starts_with(
+            "revoked refresh tokens failed in the first batch (connection lost, not back within 30 s,"
+        ) && message.ends_with(
+            "finished batches are committed: the database at fake:5432 did not answer within 2 s (a batch and its run lock check); check the network path to it, or raise --network-timeout"
+        ),
+        "{message}"
+    );
+    // Nothing of the hung batches committed; the lock was checked before every attempt.
+    assert_eq!(store.left(FIRST), 5);
+    assert_eq!(lock.checks as usize, store.calls().len());
     assert_eq!(exit_of(result), exit::RUNTIME);
 }
 

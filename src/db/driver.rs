@@ -33,7 +33,7 @@ pub trait Driver: Database {
 
     /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
     fn insert<'e>(
-        pool: &'e Pool<Self>,
+        conn: &'e mut Self::Connection,
         sql: &'e Sql,
     ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'e;
 }
@@ -45,19 +45,19 @@ pub trait Run: Driver {
 
     /// Whether the statement returns a row.
     fn exists<'e>(
-        pool: &'e Pool<Self>,
+        conn: &'e mut Self::Connection,
         sql: &'e Sql,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send + 'e;
 
     /// The first column of the one row the statement returns.
     fn fetch_i64<'e>(
-        pool: &'e Pool<Self>,
+        conn: &'e mut Self::Connection,
         sql: &'e Sql,
     ) -> impl Future<Output = Result<i64, sqlx::Error>> + Send + 'e;
 
     /// A catalogue query's rows of (name, NOT NULL, has a default).
     fn fetch_columns<'e>(
-        pool: &'e Pool<Self>,
+        conn: &'e mut Self::Connection,
         sql: &'e Sql,
     ) -> impl Future<Output = Result<Vec<ColumnInfo>, sqlx::Error>> + Send + 'e;
 
@@ -107,19 +107,19 @@ where
             })
     }
 
-    async fn exists<'e>(pool: &'e Pool<DB>, sql: &'e Sql) -> Result<bool, sqlx::Error> {
-        Ok(DB::query(sql).fetch_optional(pool).await?.is_some())
+    async fn exists<'e>(conn: &'e mut DB::Connection, sql: &'e Sql) -> Result<bool, sqlx::Error> {
+        Ok(DB::query(sql).fetch_optional(conn).await?.is_some())
     }
 
-    async fn fetch_i64<'e>(pool: &'e Pool<DB>, sql: &'e Sql) -> Result<i64, sqlx::Error> {
-        DB::query(sql).fetch_one(pool).await?.try_get(0)
+    async fn fetch_i64<'e>(conn: &'e mut DB::Connection, sql: &'e Sql) -> Result<i64, sqlx::Error> {
+        DB::query(sql).fetch_one(conn).await?.try_get(0)
     }
 
     async fn fetch_columns<'e>(
-        pool: &'e Pool<DB>,
+        conn: &'e mut DB::Connection,
         sql: &'e Sql,
     ) -> Result<Vec<ColumnInfo>, sqlx::Error> {
-        let rows = DB::query(sql).fetch_all(pool).await?;
+        let rows = DB::query(sql).fetch_all(conn).await?;
         rows.iter()
             .map(|row| {
                 Ok(ColumnInfo {
@@ -151,39 +151,42 @@ where
     }
 }
 
-/// A pool, for the statements [`super::Store`] writes once for every backend.
+/// A pool, for the statements [`super::Store`] writes once for every backend. Errors are the
+/// driver's (a `sqlx::Error` in the chain) or, on a server backend, a deadline that ran out
+/// ([`super::network::Unanswered`]).
 #[async_trait]
 pub trait Queries: Send + Sync {
     fn dialect(&self) -> Dialect;
     /// Whether the statement returns a row.
-    async fn exists(&self, sql: &Sql) -> Result<bool, sqlx::Error>;
+    async fn exists(&self, sql: &Sql) -> anyhow::Result<bool>;
     /// The first column of the one row the statement returns.
-    async fn fetch_i64(&self, sql: &Sql) -> Result<i64, sqlx::Error>;
+    async fn fetch_i64(&self, sql: &Sql) -> anyhow::Result<i64>;
     /// A catalogue query's rows of (name, NOT NULL, has a default).
-    async fn fetch_columns(&self, sql: &Sql) -> Result<Vec<ColumnInfo>, sqlx::Error>;
+    async fn fetch_columns(&self, sql: &Sql) -> anyhow::Result<Vec<ColumnInfo>>;
     /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
-    async fn insert(&self, sql: &Sql) -> Result<i64, sqlx::Error>;
+    async fn insert(&self, sql: &Sql) -> anyhow::Result<i64>;
 }
 
+/// A file database's pool: no network to bound.
 #[async_trait]
 impl<DB: Run> Queries for Pool<DB> {
     fn dialect(&self) -> Dialect {
         DB::DIALECT
     }
 
-    async fn exists(&self, sql: &Sql) -> Result<bool, sqlx::Error> {
-        DB::exists(self, sql).await
+    async fn exists(&self, sql: &Sql) -> anyhow::Result<bool> {
+        Ok(DB::exists(&mut *self.acquire().await?, sql).await?)
     }
 
-    async fn fetch_i64(&self, sql: &Sql) -> Result<i64, sqlx::Error> {
-        DB::fetch_i64(self, sql).await
+    async fn fetch_i64(&self, sql: &Sql) -> anyhow::Result<i64> {
+        Ok(DB::fetch_i64(&mut *self.acquire().await?, sql).await?)
     }
 
-    async fn fetch_columns(&self, sql: &Sql) -> Result<Vec<ColumnInfo>, sqlx::Error> {
-        DB::fetch_columns(self, sql).await
+    async fn fetch_columns(&self, sql: &Sql) -> anyhow::Result<Vec<ColumnInfo>> {
+        Ok(DB::fetch_columns(&mut *self.acquire().await?, sql).await?)
     }
 
-    async fn insert(&self, sql: &Sql) -> Result<i64, sqlx::Error> {
-        DB::insert(self, sql).await
+    async fn insert(&self, sql: &Sql) -> anyhow::Result<i64> {
+        Ok(DB::insert(&mut *self.acquire().await?, sql).await?)
     }
 }

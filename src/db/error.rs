@@ -66,6 +66,11 @@ fn codes(dialect: Dialect) -> &'static Codes {
 
 /// Classifies an error from a batch for the retry loop.
 pub fn classify(dialect: Dialect, error: &anyhow::Error) -> ErrorClass {
+    // A deadline that ran out: whether the server ran the statement is unknown, but the
+    // connection is gone for us (thrown away), and a batch may run again on a new one.
+    if super::network::is_unanswered(error) {
+        return ErrorClass::ConnectionLost;
+    }
     let Some(e) = sqlx_error(error) else {
         return ErrorClass::Permanent;
     };

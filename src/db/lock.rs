@@ -3,17 +3,31 @@
 //! PostgreSQL (an advisory lock) and MySQL (`GET_LOCK`) both hold a lock that lives as long as a
 //! session: [`SessionLock`] is that logic once (its own connection, never the pool's, which may
 //! be replaced; a lost session re-taken; a conflict reported), given the dialect's statements as
-//! a [`LockSpec`]. SQLite has no sessions to lock with: [`FileLock`] is an exclusive OS lock on a
+//! a [`LockSpec`].
+//!
+//! The lock stays on a session of its own rather than on the batches' connection: a batch that
+//! runs out of its deadline throws its connection away ([`super::server::Checkout`]), and the lock
+//! must not go with it while the retry runs the batch again. That session sits idle between
+//! batches, so it is kept visibly alive instead: [`CleanupLock::ensure_held`] runs a ping on it
+//! (bounded by the network timeout) before every attempt of every batch, which also makes the
+//! gap between two pings the longest the session is ever idle — what the server's idle-session
+//! timeout is sized against ([`super::network::Deadlines::server_idle`]). A session that does
+//! not answer is given up and the lock taken again on a new one, or, when another run holds it
+//! by then (or our silent session still does, on the server), the run ends with exit 3: it never
+//! goes on unlocked. Every lock call is bounded by the network timeout; the server ends a silent
+//! session, and frees its lock, after its idle timeout. SQLite has no sessions to lock with: [`FileLock`] is an exclusive OS lock on a
 //! sidecar file next to the database.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use sqlx::Connection;
 
 use super::driver::Run;
-use super::server::{connect_once, Options, CONNECT_TIMEOUT};
+use super::network::Place;
+use super::server::{connect_once, Options};
 use super::sql::Sql;
 use super::CleanupLock;
 
@@ -39,35 +53,62 @@ pub(crate) struct LockSpec {
     pub releasing: &'static str,
 }
 
+/// How the lock's sessions are opened: where, set up how, each exchange bounded by what.
+pub(crate) struct LockSession<DB: Run> {
+    /// May name the session for the server's session list.
+    pub options: Options<DB>,
+    pub redacted_url: String,
+    pub place: Place,
+    /// The server session timeouts, run on every new lock session.
+    pub setup: Vec<String>,
+    /// The deadline of each exchange (the network timeout).
+    pub exchange: Duration,
+}
+
+impl<DB: Run> LockSession<DB> {
+    /// A new session, set up.
+    pub async fn open(&self) -> Result<DB::Connection> {
+        let mut conn = connect_once::<DB>(&self.options, &self.place)
+            .await?
+            .with_context(|| format!("cannot connect to {} for the run lock", self.redacted_url))?;
+        self.within("setting up the run lock's session", async {
+            for statement in &self.setup {
+                DB::execute_text(&mut conn, statement).await?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(conn)
+    }
+
+    async fn within<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.place.within(self.exchange, what, work).await
+    }
+}
+
 /// A lock held by a session of its own: it lives as long as that session.
 pub(crate) struct SessionLock<DB: Run> {
     conn: Option<DB::Connection>,
-    options: Options<DB>,
-    redacted_url: String,
+    session: LockSession<DB>,
     spec: LockSpec,
 }
 
 impl<DB: Run> SessionLock<DB> {
-    /// The lock's own connection (`options` may name it for the server's session list).
-    pub async fn connect(options: &Options<DB>, redacted_url: &str) -> Result<DB::Connection> {
-        connect_once::<DB>(options)
-            .await?
-            .with_context(|| format!("cannot connect to {redacted_url} for the run lock"))
-    }
-
-    /// Takes the lock on `conn`, which then belongs to the lock; fails with
-    /// [`crate::error::Failure::Conflict`] when another run holds it.
+    /// Takes the lock on `conn` (opened by `session`), which then belongs to the lock; fails
+    /// with [`crate::error::Failure::Conflict`] when another run holds it.
     pub async fn take(
         conn: DB::Connection,
-        options: Options<DB>,
-        redacted_url: &str,
+        session: LockSession<DB>,
         spec: LockSpec,
     ) -> Result<Self> {
-        let conn = take_on::<DB>(conn, &spec, redacted_url).await?;
+        let conn = take_on::<DB>(conn, &spec, &session).await?;
         Ok(SessionLock {
             conn: Some(conn),
-            options,
-            redacted_url: redacted_url.to_string(),
+            session,
             spec,
         })
     }
@@ -77,14 +118,20 @@ impl<DB: Run> SessionLock<DB> {
 async fn take_on<DB: Run>(
     mut conn: DB::Connection,
     spec: &LockSpec,
-    redacted_url: &str,
+    session: &LockSession<DB>,
 ) -> Result<DB::Connection> {
-    let taken = DB::fetch_flag(&mut conn, &spec.take)
-        .await
-        .context(spec.taking)?;
+    let taken = session
+        .within(spec.taking, async {
+            DB::fetch_flag(&mut conn, &spec.take)
+                .await
+                .context(spec.taking)
+        })
+        .await?;
     if taken != Some(true) {
-        let _ = conn.close().await;
-        return Err(conflict(redacted_url, &spec.held));
+        let _ = session
+            .within("closing a session", async { Ok(conn.close().await?) })
+            .await;
+        return Err(conflict(&session.redacted_url, &spec.held));
     }
     Ok(conn)
 }
@@ -97,25 +144,37 @@ impl<DB: Run> CleanupLock for SessionLock<DB> {
 
     async fn ensure_held(&mut self) -> Result<bool> {
         if let Some(conn) = self.conn.as_mut() {
-            // A session that answers still holds the lock. One that does not answer within the
-            // connect timeout is given up (its lock goes when the server notices).
-            if let Ok(Ok(())) = tokio::time::timeout(CONNECT_TIMEOUT, conn.ping()).await {
+            // A session that answers still holds the lock. One that does not answer in time is
+            // given up (the server ends it, and its lock, after its idle timeout).
+            let ping = async { Ok(conn.ping().await?) };
+            if self
+                .session
+                .within("checking the run lock", ping)
+                .await
+                .is_ok()
+            {
                 return Ok(false);
             }
         }
         // The lock's session is gone, and the lock with it: take it again or give way.
         self.conn = None;
-        let conn = Self::connect(&self.options, &self.redacted_url).await?;
-        self.conn = Some(take_on::<DB>(conn, &self.spec, &self.redacted_url).await?);
+        let conn = self.session.open().await?;
+        self.conn = Some(take_on::<DB>(conn, &self.spec, &self.session).await?);
         Ok(true)
     }
 
     async fn release(mut self: Box<Self>) -> Result<()> {
         if let Some(mut conn) = self.conn.take() {
-            DB::execute(&mut conn, &self.spec.release)
-                .await
-                .context(self.spec.releasing)?;
-            let _ = conn.close().await;
+            let spec = &self.spec;
+            self.session
+                .within(spec.releasing, async {
+                    DB::execute(&mut conn, &spec.release)
+                        .await
+                        .context(spec.releasing)?;
+                    let _ = conn.close().await;
+                    Ok(())
+                })
+                .await?;
         }
         Ok(())
     }

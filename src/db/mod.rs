@@ -20,6 +20,7 @@ mod driver;
 mod error;
 mod lock;
 pub mod mysql;
+pub mod network;
 mod new_application;
 pub mod postgres;
 mod predicates;
@@ -314,6 +315,23 @@ pub trait Store: Send + Sync {
     /// says (a backend may treat the shapes alike).
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome>;
 
+    /// Before a cleanup takes its lock: how it paces its batches, which its deadlines and the
+    /// server's session timeouts are derived from ([`network`]). A file database has no network
+    /// to bound.
+    fn pace_cleanup(&self, _pace: network::CleanupPace) {}
+
+    /// How long one attempt of a batch (or a dry run's count), its lock check included, may
+    /// take before the retry loop gives it up; `None` without a network.
+    fn batch_deadline(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Where the server is (`host:port`), for messages about a deadline; `None` without a
+    /// network.
+    fn place(&self) -> Option<network::Place> {
+        None
+    }
+
     fn dialect(&self) -> Dialect {
         self.queries().dialect()
     }
@@ -383,20 +401,21 @@ pub trait Store: Send + Sync {
         let table = &self.tables().application;
         let columns = self.table_columns(table).await?.unwrap_or_default();
         let plan = application_insert_plan(table, &columns, app)?;
-        match self
+        let error = match self
             .queries()
             .insert(&Sql::insert(self.dialect(), table, plan))
             .await
         {
-            Ok(id) => Ok(id),
-            Err(e) if error::is_unique_violation(&e) => Err(InsertError::DuplicateClientId),
+            Ok(id) => return Ok(id),
+            Err(error) => error,
+        };
+        match error::sqlx_error(&error) {
+            Some(e) if error::is_unique_violation(e) => Err(InsertError::DuplicateClientId),
             // The INSERT succeeded but the id it returned (PostgreSQL) is not a bigint.
-            Err(e @ sqlx::Error::ColumnDecode { .. }) => Err(anyhow::Error::new(e)
-                .context("reading the new application's id")
-                .into()),
-            Err(e) => Err(anyhow::Error::new(e)
-                .context(format!("inserting into {table}"))
-                .into()),
+            Some(sqlx::Error::ColumnDecode { .. }) => {
+                Err(error.context("reading the new application's id").into())
+            }
+            _ => Err(error.context(format!("inserting into {table}")).into()),
         }
     }
 

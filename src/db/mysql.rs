@@ -11,6 +11,8 @@
 //! here, so the UPDATE must come before the DELETE. The run lock is `GET_LOCK`, held on a
 //! dedicated connection.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -22,6 +24,7 @@ use sqlx::{MySql, Row};
 use super::batch::WriteBatch;
 use super::driver::{Driver, Queries, Run};
 use super::lock::{LockSpec, SessionLock};
+use super::network::{self, CleanupPace, Deadlines};
 use super::predicates;
 use super::server::{self, ServerPool, SessionSettings};
 use super::sql::{Dialect, Sql, Value};
@@ -38,11 +41,29 @@ static MARIADB_MIGRATOR: Migrator = sqlx::migrate!("migrations/mariadb");
 /// behind the rows we already locked); and do not wait for ever on a metadata lock (DDL).
 const SESSION: SessionSettings = SessionSettings {
     always: &["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"],
+    timeouts: session_timeouts,
+    default_port: 3306,
     cleanup: &[
         "SET SESSION innodb_lock_wait_timeout = 1",
         "SET SESSION lock_wait_timeout = 10",
     ],
 };
+
+/// The server ends a session gone silent (see [`super::network`]): `wait_timeout` for an idle
+/// one (inside a transaction too, which it rolls back; its `GET_LOCK` goes with it), the
+/// `net_*_timeout`s for one stuck mid-packet. MariaDB also gets `idle_transaction_timeout`
+/// (10.3) and `max_statement_time` (10.1), in comments only MariaDB executes (`/*M!…*/`).
+fn session_timeouts(deadlines: &Deadlines) -> Vec<String> {
+    let s = |d: Duration| d.as_secs_f64().ceil().max(1.0) as u64;
+    vec![format!(
+        "SET SESSION wait_timeout = {}, net_read_timeout = {n}, net_write_timeout = {n} \
+         /*M!100108 , max_statement_time = {} */ /*M!100300 , idle_transaction_timeout = {} */",
+        s(deadlines.server_idle()),
+        s(deadlines.server_statement()),
+        s(deadlines.server_idle_in_transaction()),
+        n = s(deadlines.exchange),
+    )]
+}
 
 /// The `GET_LOCK` name for a database. Lock names are server-wide, so the database is part of
 /// it; MySQL allows 64 characters, so a long database name is replaced by its hash.
@@ -74,10 +95,14 @@ impl MySqlStore {
     }
 
     /// One batch (see the module docs).
-    async fn cleanup_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+    async fn cleanup_batch(
+        &self,
+        conn: &mut MySqlConnection,
+        cutoffs: &Cutoffs,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome> {
         let step = batch.step;
         let table = step.table(&self.tables);
-        let mut conn = self.pool().acquire().await.context("connecting")?;
 
         // The candidates: a consistent read (no locks under READ COMMITTED), so scanning past
         // rows the server is busy with never waits. Their ids come to the client (at most
@@ -104,7 +129,7 @@ impl MySqlStore {
                 .then(|| self.set_null_sql(cutoffs, step, &rows)),
             delete: self.delete_sql(cutoffs, step, &rows),
         };
-        let (deleted, locked) = write.run::<MySql>(&mut conn).await?;
+        let (deleted, locked) = write.run::<MySql>(conn).await?;
         Ok(BatchOutcome {
             candidates: ids.len() as u64,
             deleted,
@@ -251,8 +276,11 @@ impl Driver for MySql {
         done.rows_affected()
     }
 
-    async fn insert<'e>(pool: &'e MySqlPool, sql: &'e Sql) -> Result<i64, sqlx::Error> {
-        Ok(MySql::query(sql).execute(pool).await?.last_insert_id() as i64)
+    async fn insert<'e>(
+        conn: &'e mut <MySql as sqlx::Database>::Connection,
+        sql: &'e Sql,
+    ) -> Result<i64, sqlx::Error> {
+        Ok(MySql::query(sql).execute(conn).await?.last_insert_id() as i64)
     }
 }
 
@@ -307,7 +335,7 @@ impl Store for MySqlStore {
     }
 
     fn queries(&self) -> &dyn Queries {
-        self.pool()
+        &self.server
     }
 
     fn columns_query(&self, table: &str) -> Sql {
@@ -324,19 +352,36 @@ impl Store for MySqlStore {
     }
 
     async fn run_embedded_migrations(&self) -> Result<()> {
-        self.migrator()
-            .await?
-            .run(self.pool())
+        let migrations = async {
+            let migrator = self.migrator().await?;
+            migrator
+                .run(self.pool())
+                .await
+                .context("applying oauthctl's MySQL migrations")
+        };
+        // Each migration is a few statements on an empty database.
+        let within = network::timeout().saturating_mul(8);
+        self.server
+            .place
+            .within(within, "applying oauthctl's migrations", migrations)
             .await
-            .context("applying oauthctl's MySQL migrations")
     }
 
     async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {
         let options = self.server.options.clone();
-        let url = &self.server.redacted_url;
-        let mut conn = SessionLock::<MySql>::connect(&options, url).await?;
-        let name = cleanup_lock_name(&database_name(&mut conn).await?);
-        let lock = SessionLock::<MySql>::take(conn, options, url, user_lock(&name)).await?;
+        let session = self.server.lock_session(options);
+        let mut conn = session.open().await?;
+        let database = self
+            .server
+            .place
+            .within(
+                session.exchange,
+                "reading the database name",
+                database_name(&mut conn),
+            )
+            .await?;
+        let name = cleanup_lock_name(&database);
+        let lock = SessionLock::<MySql>::take(conn, session, user_lock(&name)).await?;
         Ok(Box::new(lock))
     }
 
@@ -345,7 +390,31 @@ impl Store for MySqlStore {
     }
 
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
-        self.cleanup_batch(cutoffs, batch).await
+        let what = format!("deleting a batch from {}", batch.step.table(&self.tables));
+        let mut conn = self.server.acquire().await.context(what.clone())?;
+        let result = self
+            .server
+            .place
+            .within(
+                self.server.deadlines().batch,
+                &what,
+                self.cleanup_batch(&mut conn, cutoffs, batch),
+            )
+            .await;
+        conn.finish(&result);
+        result
+    }
+
+    fn pace_cleanup(&self, pace: CleanupPace) {
+        self.server.pace_cleanup(pace);
+    }
+
+    fn batch_deadline(&self) -> Option<Duration> {
+        Some(self.server.deadlines().batch)
+    }
+
+    fn place(&self) -> Option<network::Place> {
+        Some(self.server.place.clone())
     }
 }
 

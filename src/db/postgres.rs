@@ -12,15 +12,18 @@
 //! deleted refresh tokens. The FKs are deferred, so the order inside the statement does not
 //! matter. The run lock is a session advisory lock held on a dedicated connection.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult};
 use sqlx::{Executor, Postgres, Row};
 
 use super::driver::{Driver, Queries, Run};
 use super::lock::{LockSpec, SessionLock};
+use super::network::{self, CleanupPace, Deadlines};
 use super::predicates;
 use super::server::{self, ServerPool, SessionSettings};
 use super::sql::{Dialect, Sql, Value};
@@ -46,6 +49,8 @@ pub const CLEANUP_LOCK_KEY: i64 = 0x6f61_7574_6863_746c;
 /// - `jit = off`: batches are short; compiling each one would cost more than it runs.
 const SESSION: SessionSettings = SessionSettings {
     always: &[],
+    timeouts: session_timeouts,
+    default_port: 5432,
     cleanup: &[
         "SET lock_timeout = '1s'",
         "SET enable_seqscan = off",
@@ -56,6 +61,38 @@ const SESSION: SessionSettings = SessionSettings {
         "SET jit = off",
     ],
 };
+
+/// The server ends a session gone silent (see [`super::network`]): idle
+/// (`idle_session_timeout`, PostgreSQL ≥ 14), idle inside a transaction, or a statement running
+/// too long; TCP keepalives and `tcp_user_timeout` (PostgreSQL ≥ 12) notice a peer that stopped
+/// acknowledging. `set_config` over `pg_settings`, so that an older server skips what it does
+/// not know instead of refusing the session.
+fn session_timeouts(deadlines: &Deadlines) -> Vec<String> {
+    let ms = |d: Duration| d.as_millis().max(1);
+    let s = |d: Duration| d.as_secs().max(1);
+    let n = deadlines.exchange;
+    let settings = [
+        ("statement_timeout", ms(deadlines.server_statement())),
+        (
+            "idle_in_transaction_session_timeout",
+            ms(deadlines.server_idle_in_transaction()),
+        ),
+        ("idle_session_timeout", ms(deadlines.server_idle())),
+        ("tcp_keepalives_idle", u128::from(s(n))),
+        ("tcp_keepalives_interval", u128::from(s(n / 3))),
+        ("tcp_keepalives_count", 3),
+        ("tcp_user_timeout", ms(n)),
+    ];
+    let values: Vec<String> = settings
+        .iter()
+        .map(|(name, value)| format!("('{name}', '{value}')"))
+        .collect();
+    vec![format!(
+        "SELECT set_config(v.name, v.value, false) FROM (VALUES {}) AS v(name, value) \
+         WHERE v.name IN (SELECT name FROM pg_settings)",
+        values.join(", ")
+    )]
+}
 
 pub struct PostgresStore {
     server: ServerPool<Postgres>,
@@ -148,10 +185,15 @@ impl PostgresStore {
     /// a steady-state run, done in this one batch, needs. The session's index-only settings are
     /// for the batches after it, where a plan that scans from the start would read the table
     /// again every batch.
-    async fn sweep(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
+    async fn sweep(
+        &self,
+        conn: &mut PgConnection,
+        cutoffs: &Cutoffs,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome> {
         let step = batch.step;
         let context = || format!("deleting a batch from {}", step.table(&self.tables));
-        let mut tx = self.pool().begin().await.with_context(context)?;
+        let mut tx = sqlx::Connection::begin(conn).await.with_context(context)?;
         tx.execute("SET LOCAL enable_seqscan = on")
             .await
             .with_context(context)?;
@@ -211,8 +253,11 @@ impl Driver for Postgres {
         done.rows_affected()
     }
 
-    async fn insert<'e>(pool: &'e PgPool, sql: &'e Sql) -> Result<i64, sqlx::Error> {
-        Postgres::query(sql).fetch_one(pool).await?.try_get(0)
+    async fn insert<'e>(
+        conn: &'e mut <Postgres as sqlx::Database>::Connection,
+        sql: &'e Sql,
+    ) -> Result<i64, sqlx::Error> {
+        Postgres::query(sql).fetch_one(conn).await?.try_get(0)
     }
 }
 
@@ -247,7 +292,7 @@ impl Store for PostgresStore {
     }
 
     fn queries(&self) -> &dyn Queries {
-        self.pool()
+        &self.server
     }
 
     fn columns_query(&self, table: &str) -> Sql {
@@ -267,10 +312,18 @@ impl Store for PostgresStore {
     }
 
     async fn run_embedded_migrations(&self) -> Result<()> {
-        MIGRATOR
-            .run(self.pool())
+        let migrations = async {
+            MIGRATOR
+                .run(self.pool())
+                .await
+                .context("applying oauthctl's PostgreSQL migrations")
+        };
+        // Each migration is a few statements on an empty database.
+        let within = network::timeout().saturating_mul(8);
+        self.server
+            .place
+            .within(within, "applying oauthctl's migrations", migrations)
             .await
-            .context("applying oauthctl's PostgreSQL migrations")
     }
 
     async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {
@@ -279,9 +332,9 @@ impl Store for PostgresStore {
             .options
             .clone()
             .application_name("oauthctl cleartokens lock");
-        let url = &self.server.redacted_url;
-        let conn = SessionLock::<Postgres>::connect(&options, url).await?;
-        let lock = SessionLock::<Postgres>::take(conn, options, url, advisory_lock()).await?;
+        let session = self.server.lock_session(options);
+        let conn = session.open().await?;
+        let lock = SessionLock::<Postgres>::take(conn, session, advisory_lock()).await?;
         Ok(Box::new(lock))
     }
 
@@ -290,15 +343,50 @@ impl Store for PostgresStore {
     }
 
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
-        if batch.shape == BatchShape::Sweep {
-            return self.sweep(cutoffs, batch).await;
-        }
+        let what = format!("deleting a batch from {}", batch.step.table(&self.tables));
+        let mut conn = self.server.acquire().await.context(what.clone())?;
+        let result = self
+            .server
+            .place
+            .within(self.server.deadlines().batch, &what, async {
+                if batch.shape == BatchShape::Sweep {
+                    self.sweep(&mut conn, cutoffs, batch).await
+                } else {
+                    self.one_statement_batch(&mut conn, cutoffs, batch).await
+                }
+            })
+            .await;
+        conn.finish(&result);
+        result
+    }
+
+    fn pace_cleanup(&self, pace: CleanupPace) {
+        self.server.pace_cleanup(pace);
+    }
+
+    fn batch_deadline(&self) -> Option<Duration> {
+        Some(self.server.deadlines().batch)
+    }
+
+    fn place(&self) -> Option<network::Place> {
+        Some(self.server.place.clone())
+    }
+}
+
+impl PostgresStore {
+    /// A Keys or Range batch: one statement, autocommitted (see the module docs).
+    async fn one_statement_batch(
+        &self,
+        conn: &mut PgConnection,
+        cutoffs: &Cutoffs,
+        batch: BatchRequest,
+    ) -> Result<BatchOutcome> {
         let sql = self.batch_sql(cutoffs, batch);
         let step = batch.step;
         let started = std::time::Instant::now();
         let context = || format!("deleting a batch from {}", step.table(&self.tables));
         let row = Postgres::query(&sql)
-            .fetch_one(self.pool())
+            .fetch_one(conn)
             .await
             .with_context(context)?;
         let candidates: i64 = row.try_get(0)?;

@@ -108,8 +108,11 @@ impl Driver for Sqlite {
         done.rows_affected()
     }
 
-    async fn insert<'e>(pool: &'e SqlitePool, sql: &'e Sql) -> Result<i64, sqlx::Error> {
-        Ok(Sqlite::query(sql).execute(pool).await?.last_insert_rowid())
+    async fn insert<'e>(
+        conn: &'e mut <Sqlite as sqlx::Database>::Connection,
+        sql: &'e Sql,
+    ) -> Result<i64, sqlx::Error> {
+        Ok(Sqlite::query(sql).execute(conn).await?.last_insert_rowid())
     }
 }
 

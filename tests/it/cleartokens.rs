@@ -1260,6 +1260,16 @@ backend_test!(invalid_settings_exit_2_and_delete_nothing, |backend| {
             "--lock-budget must be a number of seconds from 0 (off) to 3600",
         ),
         (&[], &[("OAUTHCTL_NOW", "yesterday")], "OAUTHCTL_NOW"),
+        (
+            &["--network-timeout", "0"],
+            &[],
+            "--network-timeout must be a number of seconds from 0.5 to 3600",
+        ),
+        (
+            &[],
+            &[("OAUTHCTL_NETWORK_TIMEOUT", "forever")],
+            "--network-timeout must be a number of seconds from 0.5 to 3600",
+        ),
     ];
     let db = TestDb::migrated(backend, "invalid");
     let mut seed = Seed::new(backend);

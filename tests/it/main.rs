@@ -26,6 +26,7 @@ mod packaging;
 mod reliability_crash;
 mod reliability_faults;
 mod reliability_live;
+mod reliability_network;
 mod reliability_overlap;
 mod reliability_restart;
 mod secrets;

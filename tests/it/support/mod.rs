@@ -15,6 +15,7 @@
 pub mod availability;
 pub mod load;
 pub mod process;
+pub mod proxy;
 pub mod server;
 
 use std::process::{Command, Output, Stdio};
@@ -68,6 +69,8 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OAUTHCTL_LOCK_BUDGET",
     "OAUTHCTL_NOW",
     "OAUTHCTL_METRICS_FILE",
+    // Every command: the network bounds.
+    "OAUTHCTL_NETWORK_TIMEOUT",
     // createapplication.
     "OAUTHCTL_HASHER",
     "ALLOWED_REDIRECT_URI_SCHEMES",
