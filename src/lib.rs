@@ -8,6 +8,7 @@
 //! Django behaviour both reproduce, [`db`] the store (all SQL), [`shell`] all output.
 
 pub mod application;
+pub mod apply;
 pub mod cleartokens;
 pub mod cli;
 pub mod commands;
@@ -30,6 +31,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         cli::Command::Cleartokens(args) => {
             commands::cleartokens::run(&cli.global, args, &shell).await
+        }
+        cli::Command::Apply(args) => commands::apply::run(&cli.global, *args, &shell).await,
+        cli::Command::Listapplications(args) => {
+            commands::listapplications::run(&cli.global, args, &shell).await
         }
     }
 }

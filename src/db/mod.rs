@@ -15,6 +15,7 @@
 //! migrations, session settings, lock names, and the batch statements, tuned per backend
 //! (BENCHMARKS.md).
 
+pub mod apply;
 mod batch;
 mod driver;
 mod error;
@@ -32,6 +33,7 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use self::apply::{ApplyTransaction, CascadeCounts, StoredApplication};
 pub use self::driver::Queries;
 pub use self::error::ErrorClass;
 pub use self::new_application::{
@@ -313,6 +315,14 @@ pub trait Store: Send + Sync {
     /// references to them nulled first (DOT's SET_NULL); at most `limit` rows, chosen as `shape`
     /// says (a backend may treat the shapes alike).
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome>;
+
+    /// `oauthctl apply`: opens its one transaction, having waited for any other apply of this
+    /// database (`apply.rs`). `columns` are the application table's. The pool is busy until the
+    /// transaction is committed or dropped.
+    async fn begin_apply(&self, columns: Vec<ColumnInfo>) -> Result<Box<dyn ApplyTransaction>>;
+
+    /// Every application (`oauthctl listapplications`); `columns` are the table's.
+    async fn list_applications(&self, columns: &[ColumnInfo]) -> Result<Vec<StoredApplication>>;
 
     fn dialect(&self) -> Dialect {
         self.queries().dialect()
