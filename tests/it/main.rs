@@ -15,7 +15,6 @@
 mod support;
 
 mod apply;
-
 mod bench_smoke;
 mod cleartokens;
 mod createapplication;
