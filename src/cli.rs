@@ -14,7 +14,8 @@ use crate::logging::LogFormat;
     version,
     about = "Django OAuth Toolkit's cleartokens and createapplication, run directly on the database",
     after_help = "Exit codes: 0 done, 1 runtime failure, 2 usage or validation error, 3 conflict \
-                  (client id exists, cleanup lock held), 4 stopped early (time budget or signal)."
+                  (client id exists, cleanup lock held), 4 stopped early (time budget or signal), 5 apply --check: \
+                  changes pending."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -210,6 +211,11 @@ pub enum Command {
     /// Delete expired, revoked and orphaned tokens and expired grants (DOT's cleartokens), in
     /// batches.
     Cleartokens(commands::cleartokens::Args),
+    /// Make the database's applications match a manifest (TOML or JSON): create, update, rotate
+    /// secrets, and with --prune delete; idempotent, in one transaction.
+    Apply(Box<commands::apply::Args>),
+    /// List the applications (never their secrets).
+    Listapplications(commands::listapplications::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(commands::completions::Args),
     /// Write man pages for oauthctl and each subcommand into a folder.

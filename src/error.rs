@@ -13,6 +13,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const CONFLICT: u8 = 3;
     pub const STOPPED: u8 = 4;
+    /// `apply --check`: the database differs from the manifest (nothing was written).
+    pub const DRIFT: u8 = 5;
 }
 
 /// How a command that did not fail ended.
@@ -22,6 +24,8 @@ pub enum Outcome {
     Done,
     /// Stopped early by a time budget or a signal; what finished is committed (exit 4).
     Stopped,
+    /// `apply --check` found changes pending; nothing was written (exit 5).
+    Drift,
 }
 
 /// Failures a caller branches on; any other error is a runtime failure (exit 1).
@@ -75,6 +79,7 @@ pub fn exit_code(result: &anyhow::Result<Outcome>) -> u8 {
     match result {
         Ok(Outcome::Done) => exit::OK,
         Ok(Outcome::Stopped) => exit::STOPPED,
+        Ok(Outcome::Drift) => exit::DRIFT,
         Err(error) => failure(error).map_or(exit::RUNTIME, Failure::exit_code),
     }
 }
@@ -121,6 +126,7 @@ mod tests {
         assert_eq!(exit_code(&Err(anyhow!("io"))), exit::RUNTIME);
         assert_eq!(exit_code(&Ok(Outcome::Done)), exit::OK);
         assert_eq!(exit_code(&Ok(Outcome::Stopped)), exit::STOPPED);
+        assert_eq!(exit_code(&Ok(Outcome::Drift)), exit::DRIFT);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! stderr's log format.
 
 pub mod application;
+pub mod apply;
 pub mod cleartokens;
 pub mod cli;
 pub mod commands;
@@ -33,6 +34,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         cli::Command::Cleartokens(args) => {
             commands::cleartokens::run(&cli.global, args, &shell).await
+        }
+        cli::Command::Apply(args) => commands::apply::run(&cli.global, *args, &shell).await,
+        cli::Command::Listapplications(args) => {
+            commands::listapplications::run(&cli.global, args, &shell).await
         }
         cli::Command::Completions(args) => {
             commands::completions::run(&cli.global, args, &shell).await

@@ -112,6 +112,7 @@ fn row_to_insert(request: &Request) -> Result<NewApplication> {
         name: candidate.name.clone(),
         skip_authorization: request.skip_authorization,
         algorithm: candidate.algorithm.clone(),
+        allowed_origins: candidate.allowed_origins.clone(),
         created: request.created,
     })
 }

@@ -42,6 +42,8 @@ pub struct Candidate {
     pub hash_client_secret: bool,
     pub name: String,
     pub algorithm: String,
+    /// Space-separated origins (always empty from `createapplication`; `apply` may set them).
+    pub allowed_origins: String,
 }
 
 /// DOT settings that change validation.
@@ -53,6 +55,8 @@ pub struct Policy {
     pub allow_uri_wildcards: bool,
     /// Whether `OIDC_RSA_PRIVATE_KEY` is configured (RS256 needs it).
     pub rsa_private_key_configured: bool,
+    /// `ALLOWED_SCHEMES`, the schemes an allowed origin may have (default https).
+    pub allowed_origin_schemes: Vec<String>,
 }
 
 impl Default for Policy {
@@ -61,6 +65,7 @@ impl Default for Policy {
             redirect_uri_schemes: vec!["http".into(), "https".into()],
             allow_uri_wildcards: false,
             rsa_private_key_configured: false,
+            allowed_origin_schemes: vec!["https".into()],
         }
     }
 }
@@ -277,7 +282,18 @@ fn clean(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
             }
         }
     }
-    // allowed_origins is always empty when created by the command: nothing to validate.
+    let allowed_origins = py_split_whitespace(&candidate.allowed_origins);
+    if !allowed_origins.is_empty() {
+        let validator = UriValidator::allowed_origin(
+            &policy.allowed_origin_schemes,
+            policy.allow_uri_wildcards,
+        );
+        for origin in allowed_origins {
+            if let Err(message) = validator.validate(origin) {
+                errors.add("allowed_origins", message);
+            }
+        }
+    }
     if candidate.algorithm == "RS256" && !policy.rsa_private_key_configured {
         errors.add(
             "algorithm",
@@ -330,6 +346,7 @@ mod tests {
             hash_client_secret: true,
             name: String::new(),
             algorithm: String::new(),
+            allowed_origins: String::new(),
         }
     }
 

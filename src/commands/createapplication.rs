@@ -181,6 +181,7 @@ fn request(args: &Args) -> Result<Request> {
         hash_client_secret: !args.no_hash_client_secret,
         name: non_empty(&args.name).unwrap_or_default(),
         algorithm: non_empty(&args.algorithm).unwrap_or_default(),
+        allowed_origins: String::new(),
     };
     Ok(Request {
         candidate,
@@ -216,6 +217,7 @@ fn policy(args: &Args) -> Policy {
         allow_uri_wildcards: args.allow_uri_wildcards,
         rsa_private_key_configured: std::env::var_os("OIDC_RSA_PRIVATE_KEY")
             .is_some_and(|v| !v.is_empty()),
+        ..Policy::default()
     }
 }
 

@@ -15,6 +15,7 @@
 //! migrations, session settings, lock names, and the batch statements, tuned per backend
 //! (BENCHMARKS.md).
 
+pub mod apply;
 mod batch;
 mod driver;
 mod error;
@@ -33,6 +34,7 @@ use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use self::apply::{ApplyTransaction, CascadeCounts, StoredApplication};
 pub use self::driver::Queries;
 pub use self::error::ErrorClass;
 pub use self::new_application::{
@@ -331,6 +333,14 @@ pub trait Store: Send + Sync {
     fn place(&self) -> Option<network::Place> {
         None
     }
+
+    /// `oauthctl apply`: opens its one transaction, having waited for any other apply of this
+    /// database (`apply.rs`). `columns` are the application table's. The pool is busy until the
+    /// transaction is committed or dropped.
+    async fn begin_apply(&self, columns: Vec<ColumnInfo>) -> Result<Box<dyn ApplyTransaction>>;
+
+    /// Every application (`oauthctl listapplications`); `columns` are the table's.
+    async fn list_applications(&self, columns: &[ColumnInfo]) -> Result<Vec<StoredApplication>>;
 
     fn dialect(&self) -> Dialect {
         self.queries().dialect()

@@ -330,6 +330,20 @@ fn mariadb_has_uuid(version: &str) -> bool {
 
 #[async_trait]
 impl Store for MySqlStore {
+    async fn begin_apply(
+        &self,
+        columns: Vec<super::ColumnInfo>,
+    ) -> Result<Box<dyn super::ApplyTransaction>> {
+        super::apply::begin::<MySql>(self.pool(), &self.tables, columns).await
+    }
+
+    async fn list_applications(
+        &self,
+        columns: &[super::ColumnInfo],
+    ) -> Result<Vec<super::StoredApplication>> {
+        super::apply::list_on_pool::<MySql>(self.pool(), &self.tables.application, columns).await
+    }
+
     fn tables(&self) -> &Tables {
         &self.tables
     }

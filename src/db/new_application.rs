@@ -22,6 +22,8 @@ pub struct NewApplication {
     pub name: String,
     pub skip_authorization: bool,
     pub algorithm: String,
+    /// Space-separated CORS origins (`createapplication` leaves them empty, `apply` may set them).
+    pub allowed_origins: String,
     pub created: DateTime<Utc>,
 }
 
@@ -55,7 +57,7 @@ pub fn application_values(app: &NewApplication) -> Vec<(&'static str, Value)> {
         ("created", Value::Timestamp(Some(app.created))),
         ("updated", Value::Timestamp(Some(app.created))),
         ("algorithm", Value::Text(app.algorithm.clone())),
-        ("allowed_origins", Value::Text(String::new())),
+        ("allowed_origins", Value::Text(app.allowed_origins.clone())),
         ("registration_source", Value::Text("manual".into())),
         ("cimd_expires_at", Value::Timestamp(None)),
         // Unreleased DOT master (0024/0025); written only where a database already has them.
@@ -117,6 +119,7 @@ mod tests {
             name: String::new(),
             skip_authorization: false,
             algorithm: String::new(),
+            allowed_origins: String::new(),
             created: Utc::now(),
         };
         let col = |name: &str, not_null: bool, has_default: bool| ColumnInfo {

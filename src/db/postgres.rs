@@ -287,6 +287,20 @@ fn advisory_lock() -> LockSpec {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn begin_apply(
+        &self,
+        columns: Vec<super::ColumnInfo>,
+    ) -> Result<Box<dyn super::ApplyTransaction>> {
+        super::apply::begin::<Postgres>(self.pool(), &self.tables, columns).await
+    }
+
+    async fn list_applications(
+        &self,
+        columns: &[super::ColumnInfo],
+    ) -> Result<Vec<super::StoredApplication>> {
+        super::apply::list_on_pool::<Postgres>(self.pool(), &self.tables.application, columns).await
+    }
+
     fn tables(&self) -> &Tables {
         &self.tables
     }

@@ -118,6 +118,20 @@ impl Driver for Sqlite {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn begin_apply(
+        &self,
+        columns: Vec<super::ColumnInfo>,
+    ) -> Result<Box<dyn super::ApplyTransaction>> {
+        super::apply::begin::<Sqlite>(&self.pool, &self.tables, columns).await
+    }
+
+    async fn list_applications(
+        &self,
+        columns: &[super::ColumnInfo],
+    ) -> Result<Vec<super::StoredApplication>> {
+        super::apply::list_on_pool::<Sqlite>(&self.pool, &self.tables.application, columns).await
+    }
+
     fn tables(&self) -> &Tables {
         &self.tables
     }

@@ -8,6 +8,7 @@
 # trust), MariaDB/MySQL 127.0.0.1:3306 (root, no password); an unreachable server is a failure.
 # Two fresh uniquely named databases per run, dropped on exit:
 #   1. migrated by Django's `migrate` + a Django user -> oauthctl createapplication -> DOT checks
+#      then `oauthctl apply` (interop_apply.py) -> DOT checks after every apply
 #   2. created by `oauthctl migrate` only -> Django's ORM and DOT's endpoints on it
 # Prints one line per check and ends with "N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
@@ -103,6 +104,10 @@ else
     echo "FAIL [$backend/django-db] Django migrate:"; sed 's/^/      /' "$work/migrate.log"
     printf '0 1\n# [%s/django-db] Django migrate\n' "$backend" >>"$results"
 fi
+
+# ---- 1b. `oauthctl apply` on the Django-migrated database (prunes phase 1's applications at the end)
+echo "== $backend: apply on database 1"
+"$py" "$here/interop_apply.py" --results "$results" || echo "0 1" >>"$results"
 
 # ---- 2. database created by `oauthctl migrate` only
 export INTEROP_DB_NAME="$(db_name "$db_fresh")" INTEROP_DATABASE_URL="$(db_url "$db_fresh")"

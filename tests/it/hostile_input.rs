@@ -31,6 +31,7 @@ proptest! {
         let candidate = Candidate {
             client_id, user, redirect_uris: uris, post_logout_redirect_uris: String::new(), client_type,
             authorization_grant_type: grant, client_secret: secret, hash_client_secret: hash, name, algorithm,
+            allowed_origins: String::new(),
         };
         let policy = Policy { allow_uri_wildcards: wildcards, ..Policy::default() };
         let errors = validate(&candidate, &policy, Lookups { user_exists: Some(false), client_id_taken: taken });

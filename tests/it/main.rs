@@ -14,6 +14,7 @@
 
 mod support;
 
+mod apply;
 mod bench_smoke;
 mod cleartokens;
 mod createapplication;

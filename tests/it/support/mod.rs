@@ -76,6 +76,8 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "ALLOWED_REDIRECT_URI_SCHEMES",
     "ALLOW_URI_WILDCARDS",
     "OIDC_RSA_PRIVATE_KEY",
+    // apply: DOT's ALLOWED_SCHEMES (allowed origins).
+    "ALLOWED_SCHEMES",
     // Logging and colour (src reads RUST_LOG and NO_COLOR; tracing-subscriber reads them too).
     "RUST_LOG",
     "OAUTHCTL_LOG_FORMAT",

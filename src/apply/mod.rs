@@ -1,0 +1,254 @@
+//! `oauthctl apply`: make the database's applications match a manifest, idempotently.
+//!
+//! [`manifest`] reads the file (and the secrets it references), [`plan`] decides per
+//! application, and [`apply`] runs it all in one transaction: it takes the apply lock (so
+//! concurrent applies run one after the other, `db/apply.rs`), reads every application,
+//! validates every entry with DOT's rules (the validator `createapplication` uses), and only
+//! when all are valid writes the plan and commits. Any error rolls everything back.
+//!
+//! Nothing here knows the command line: `commands::apply` maps the flags onto [`Options`] and
+//! prints the [`Report`].
+
+pub mod manifest;
+pub mod plan;
+
+use anyhow::{bail, Result};
+use chrono::{DateTime, Utc};
+
+pub use self::manifest::{Entry, UserSpec};
+pub use self::plan::{Action, FieldChange};
+use crate::application::{credentials, validate, Candidate, FieldErrors, Hasher, Lookups, Policy};
+use crate::db::{self, CascadeCounts, DatabaseUrl, InsertError, Store, StoredApplication};
+use crate::django::repr::repr_str;
+use crate::error::Failure;
+
+/// How to apply.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Delete applications the manifest does not list (with what DOT's CASCADE takes).
+    pub prune: bool,
+    /// False for `--dry-run` and `--check`: plan, report, write nothing.
+    pub write: bool,
+    /// For secrets written now, unless an entry names its own.
+    pub hasher: Hasher,
+    pub policy: Policy,
+    /// `created` of new rows and `updated` of changed ones.
+    pub now: DateTime<Utc>,
+}
+
+/// What an apply did (or, without `write`, would do), in manifest order, then the deletions.
+#[derive(Debug)]
+pub struct Report {
+    pub actions: Vec<Action>,
+    /// Whether the plan was written and committed.
+    pub applied: bool,
+    /// Per deleted application, what went with it (only when applied).
+    pub cascades: Vec<(String, CascadeCounts)>,
+}
+
+impl Report {
+    pub fn has_changes(&self) -> bool {
+        self.actions.iter().any(Action::changes_something)
+    }
+}
+
+/// Runs the manifest's entries against the database (see the module docs).
+pub async fn apply(
+    store: &dyn Store,
+    url: &DatabaseUrl,
+    entries: Vec<Entry>,
+    options: Options,
+) -> Result<Report> {
+    let table = store.tables().application.clone();
+    let columns = db::require_table(store, url, &table).await?;
+    let users = resolve_users(store, &entries).await?;
+    let mut tx = store.begin_apply(columns).await?;
+    let stored = tx.applications().await?;
+    let generated: Vec<Option<String>> = entries
+        .iter()
+        .map(|entry| {
+            let exists = find(&stored, &entry.client_id).is_some();
+            (entry.secret.is_none() && !exists).then(credentials::client_secret)
+        })
+        .collect();
+    check_entries(&entries, &stored, &users, &generated, &options.policy)?;
+
+    let mut actions = Vec::new();
+    for ((entry, user), generated_secret) in entries.iter().zip(&users).zip(generated) {
+        actions.push(plan::plan_entry(
+            plan::Resolved {
+                entry,
+                stored: find(&stored, &entry.client_id),
+                user_id: user.id,
+                generated_secret,
+                hasher: entry.hasher.unwrap_or(options.hasher),
+            },
+            options.now,
+        )?);
+    }
+    if options.prune {
+        actions.extend(plan::prunes(&stored, &entries));
+    }
+    let mut report = Report {
+        actions,
+        applied: false,
+        cascades: Vec::new(),
+    };
+    if !options.write || !report.has_changes() {
+        // Dropping the transaction rolls it back: it wrote nothing.
+        return Ok(report);
+    }
+    for action in &report.actions {
+        match action {
+            Action::Create(creation) => match tx.insert(&creation.row).await {
+                Ok(id) => tracing::info!(id, client_id = %creation.row.client_id, "application created"),
+                Err(InsertError::DuplicateClientId) => bail!(Failure::Conflict(format!(
+                    "application {} was created by someone else while this apply ran; nothing was changed, run apply again",
+                    repr_str(&creation.row.client_id)
+                ))),
+                Err(InsertError::Other(e)) => return Err(e),
+            },
+            Action::Update(update) => tx.update(update.id, &update.writes).await?,
+            Action::Delete { id, client_id } => {
+                let counts = tx.delete_application(*id).await?;
+                report.cascades.push((client_id.clone(), counts));
+            }
+            Action::Unchanged { .. } => {}
+        }
+    }
+    tx.commit().await?;
+    report.applied = true;
+    Ok(report)
+}
+
+fn find<'a>(stored: &'a [StoredApplication], client_id: &str) -> Option<&'a StoredApplication> {
+    stored.iter().find(|app| app.client_id == client_id)
+}
+
+/// An entry's `user` as the database knows it.
+#[derive(Clone, Debug, Default)]
+struct UserLookup {
+    /// The primary key to store.
+    id: Option<i64>,
+    /// For DOT's validator: `Some(false)` when the key names no user.
+    exists: Option<bool>,
+    /// A problem DOT's validator cannot word (a username that names nobody).
+    problem: Option<String>,
+}
+
+/// Looks every entry's user up before the transaction (the lookups use the pool, which the
+/// transaction then holds).
+async fn resolve_users(store: &dyn Store, entries: &[Entry]) -> Result<Vec<UserLookup>> {
+    let user_table = store.tables().user.clone();
+    let has_user_table = entries.iter().any(|e| e.user.is_some())
+        && store.table_columns(&user_table).await?.is_some();
+    let mut lookups = Vec::new();
+    for entry in entries {
+        let lookup = match &entry.user {
+            None => UserLookup::default(),
+            Some(UserSpec::Id(id)) => UserLookup {
+                id: Some(*id),
+                exists: match has_user_table {
+                    true => Some(store.user_exists(*id).await?),
+                    false => None,
+                },
+                problem: None,
+            },
+            Some(UserSpec::Username(name)) if has_user_table => {
+                let id = db::apply::user_id_by_username(store, name).await?;
+                UserLookup {
+                    id,
+                    exists: None,
+                    problem: id.is_none().then(|| {
+                        format!("no user has the username {}.", repr_str(name))
+                    }),
+                }
+            }
+            Some(UserSpec::Username(name)) => UserLookup {
+                problem: Some(format!(
+                    "user {} is a username, but there is no table {user_table} to look it up in; give the user's primary key",
+                    repr_str(name)
+                )),
+                ..UserLookup::default()
+            },
+        };
+        lookups.push(lookup);
+    }
+    Ok(lookups)
+}
+
+/// DOT's validation of every entry, all problems of all entries in one report (exit 2).
+fn check_entries(
+    entries: &[Entry],
+    stored: &[StoredApplication],
+    users: &[UserLookup],
+    generated: &[Option<String>],
+    policy: &Policy,
+) -> Result<()> {
+    let mut report = Vec::new();
+    for ((entry, user), generated) in entries.iter().zip(users).zip(generated) {
+        let existing = find(stored, &entry.client_id);
+        let errors = entry_errors(entry, existing, user, generated.as_deref(), policy);
+        if !errors.is_empty() {
+            report.push(format!(
+                "application {}: {errors}",
+                repr_str(&entry.client_id)
+            ));
+        }
+    }
+    if report.is_empty() {
+        return Ok(());
+    }
+    bail!(Failure::Usage(format!(
+        "{} of {} applications in the manifest are invalid; nothing was changed\n{}",
+        report.len(),
+        entries.len(),
+        report.join("\n")
+    )))
+}
+
+fn entry_errors(
+    entry: &Entry,
+    existing: Option<&StoredApplication>,
+    user: &UserLookup,
+    generated: Option<&str>,
+    policy: &Policy,
+) -> FieldErrors {
+    // The secret DOT's full_clean would see on the saved row.
+    let secret = entry
+        .secret
+        .as_deref()
+        .or(generated)
+        .or(existing.map(|app| app.client_secret.as_str()))
+        .unwrap_or_default();
+    let candidate = Candidate {
+        client_id: entry.client_id.clone(),
+        user: user.id.map(|id| id.to_string()),
+        redirect_uris: entry.redirect_uris.join(" "),
+        post_logout_redirect_uris: entry.post_logout_redirect_uris.join(" "),
+        client_type: entry.client_type.clone(),
+        authorization_grant_type: entry.authorization_grant_type.clone(),
+        client_secret: secret.to_string(),
+        hash_client_secret: entry.hash_client_secret,
+        name: entry.name.clone(),
+        algorithm: entry.algorithm.clone(),
+        allowed_origins: entry.allowed_origins.join(" "),
+    };
+    let lookups = Lookups {
+        user_exists: user.exists,
+        client_id_taken: false,
+    };
+    let mut errors = validate(&candidate, policy, lookups);
+    if let Some(problem) = &user.problem {
+        errors.add("user", problem.clone());
+    }
+    if let Some(app) = existing {
+        if app.hash_client_secret != entry.hash_client_secret && entry.secret.is_none() {
+            errors.add(
+                "hash_client_secret",
+                "changing hash_client_secret rewrites the stored secret, which needs the secret: add client_secret_env or client_secret_file to this entry",
+            );
+        }
+    }
+    errors
+}
