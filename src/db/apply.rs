@@ -9,6 +9,11 @@
 //! waits longer than [`APPLY_LOCK_WAIT_SECONDS`] fails with [`Failure::Conflict`] (exit 3).
 //!
 //! Values are read as text (each dialect spells the casts), so this needs no per-driver decoding.
+//!
+//! On a server every exchange has a client-side deadline ([`network`](super::network)): the
+//! network timeout, and for the lock statement the lock wait on top of it. A silent network path
+//! ends the apply with exit 1 instead of hanging it; the transaction's connection is then dropped
+//! uncommitted, and the server rolls it back when it ends the session (its session timeouts).
 
 use anyhow::{anyhow, bail, Context, Result};
 use async_trait::async_trait;
@@ -17,6 +22,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Executor, IntoArguments, Pool, Row};
 
 use super::driver::Run;
+use super::network::{self, Place};
 use super::new_application::{application_insert_plan, InsertError, NewApplication};
 use super::sql::{Dialect, Sql, Value};
 use super::{error, ColumnInfo, Tables};
@@ -297,58 +303,104 @@ where
     }
 }
 
+/// `work`, within `within` on a server (`place`); a file database has no network to bound, and
+/// its own lock waits (SQLite's busy timeout) are legitimate.
+async fn exchange<T>(
+    place: Option<&Place>,
+    within: std::time::Duration,
+    what: &str,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match place {
+        Some(place) => place.within(within, what, work).await,
+        None => work.await,
+    }
+}
+
+/// The deadline of the statement that waits for another apply's lock.
+fn lock_deadline() -> std::time::Duration {
+    network::timeout() + std::time::Duration::from_secs(APPLY_LOCK_WAIT_SECONDS.into())
+}
+
 /// Every application, read on the pool (for `listapplications`).
 pub(crate) async fn list_on_pool<DB: FetchText>(
     pool: &Pool<DB>,
+    place: Option<&Place>,
     table: &str,
     columns: &[ColumnInfo],
 ) -> Result<Vec<StoredApplication>> {
-    let mut conn = pool.acquire().await.context("connecting")?;
+    let n = network::timeout();
+    let mut conn = exchange(place, n, "connecting", async {
+        pool.acquire().await.context("connecting")
+    })
+    .await?;
     let sql = select_applications_sql(DB::DIALECT, table, columns);
-    let rows = DB::fetch_text(&mut conn, &sql)
-        .await
-        .with_context(|| format!("reading {table}"))?;
+    let rows = exchange(place, n, "reading the applications", async {
+        DB::fetch_text(&mut conn, &sql)
+            .await
+            .with_context(|| format!("reading {table}"))
+    })
+    .await?;
     rows.iter().map(|row| parse_application(row)).collect()
 }
 
 /// Opens the apply transaction on one pooled connection, waiting for the apply lock.
 pub(crate) async fn begin<DB: FetchText>(
     pool: &Pool<DB>,
+    place: Option<Place>,
     tables: &Tables,
     columns: Vec<ColumnInfo>,
 ) -> Result<Box<dyn ApplyTransaction>> {
     let lock = ApplyLock::for_dialect(DB::DIALECT);
-    let conn = pool.acquire().await.context("connecting")?;
+    let conn = exchange(place.as_ref(), network::timeout(), "connecting", async {
+        pool.acquire().await.context("connecting")
+    })
+    .await?;
     let mut tx = Tx::<DB> {
         conn: Some(conn),
+        place,
         tables: tables.clone(),
         columns,
         after_commit: lock.after_commit,
         committed: false,
     };
     for statement in &lock.begin {
+        let place = tx.place.clone();
         let conn = tx.conn()?;
-        if statement.text.starts_with("SELECT GET_LOCK") {
-            let taken = DB::fetch_flag(conn, statement)
-                .await
-                .context("taking the apply lock")?;
-            if taken != Some(true) {
-                bail!(lock_wait_exceeded());
-            }
-            continue;
-        }
-        if let Err(e) = DB::execute(conn, statement).await {
-            let e = anyhow::Error::new(e);
-            if matches!(
-                error::classify(DB::DIALECT, &e),
-                super::ErrorClass::Transient
-            ) {
-                bail!(lock_wait_exceeded());
-            }
-            return Err(e.context("starting the apply transaction"));
-        }
+        // Any of these statements may be the one that waits for another apply.
+        exchange(
+            place.as_ref(),
+            lock_deadline(),
+            "taking the apply lock",
+            async { lock_statement::<DB>(conn, statement).await },
+        )
+        .await?;
     }
     Ok(Box::new(tx))
+}
+
+/// Runs one statement of the apply lock; waiting too long for another apply is a conflict.
+async fn lock_statement<DB: FetchText>(conn: &mut DB::Connection, statement: &Sql) -> Result<()> {
+    if statement.text.starts_with("SELECT GET_LOCK") {
+        let taken = DB::fetch_flag(conn, statement)
+            .await
+            .context("taking the apply lock")?;
+        if taken != Some(true) {
+            bail!(lock_wait_exceeded());
+        }
+        return Ok(());
+    }
+    if let Err(e) = DB::execute(conn, statement).await {
+        let e = anyhow::Error::new(e);
+        if matches!(
+            error::classify(DB::DIALECT, &e),
+            super::ErrorClass::Transient
+        ) {
+            bail!(lock_wait_exceeded());
+        }
+        return Err(e.context("starting the apply transaction"));
+    }
+    Ok(())
 }
 
 fn lock_wait_exceeded() -> Failure {
@@ -361,6 +413,8 @@ struct Tx<DB: FetchText> {
     /// `None` once committed; dropped uncommitted, the connection is closed (not returned to the
     /// pool), which rolls the transaction back and releases a MySQL `GET_LOCK`.
     conn: Option<PoolConnection<DB>>,
+    /// The server, for the deadlines; `None` for a file database.
+    place: Option<Place>,
     tables: Tables,
     columns: Vec<ColumnInfo>,
     after_commit: Option<Sql>,
@@ -378,11 +432,28 @@ impl<DB: FetchText> Tx<DB> {
         self.columns.iter().any(|c| c.name == name)
     }
 
+    /// One statement, within the network timeout; returns the rows it changed.
     async fn run(&mut self, sql: &Sql, what: &str) -> Result<u64> {
+        let place = self.place.clone();
         let conn = self.conn()?;
-        DB::execute(conn, sql)
-            .await
-            .with_context(|| what.to_string())
+        exchange(place.as_ref(), network::timeout(), what, async {
+            DB::execute(conn, sql)
+                .await
+                .with_context(|| what.to_string())
+        })
+        .await
+    }
+
+    /// One query's rows as text, within the network timeout.
+    async fn fetch(&mut self, sql: &Sql, what: &str) -> Result<Vec<Vec<Option<String>>>> {
+        let place = self.place.clone();
+        let conn = self.conn()?;
+        exchange(place.as_ref(), network::timeout(), what, async {
+            DB::fetch_text(conn, sql)
+                .await
+                .with_context(|| what.to_string())
+        })
+        .await
     }
 }
 
@@ -401,22 +472,22 @@ impl<DB: FetchText> ApplyTransaction for Tx<DB> {
     async fn applications(&mut self) -> Result<Vec<StoredApplication>> {
         let table = self.tables.application.clone();
         let sql = select_applications_sql(DB::DIALECT, &table, &self.columns);
-        let conn = self.conn()?;
-        let rows = DB::fetch_text(conn, &sql)
-            .await
-            .with_context(|| format!("reading {table}"))?;
+        let rows = self.fetch(&sql, &format!("reading {table}")).await?;
         rows.iter().map(|row| parse_application(row)).collect()
     }
 
     async fn insert(&mut self, app: &NewApplication) -> Result<i64, InsertError> {
         let table = self.tables.application.clone();
         let plan = application_insert_plan(&table, &self.columns, app)?;
-        self.run(&Sql::insert(DB::DIALECT, &table, plan), "")
-            .await
-            .map_err(|e| match error::sqlx_error(&e) {
-                Some(inner) if error::is_unique_violation(inner) => InsertError::DuplicateClientId,
-                _ => InsertError::Other(e.context(format!("inserting into {table}"))),
-            })?;
+        self.run(
+            &Sql::insert(DB::DIALECT, &table, plan),
+            &format!("inserting into {table}"),
+        )
+        .await
+        .map_err(|e| match error::sqlx_error(&e) {
+            Some(inner) if error::is_unique_violation(inner) => InsertError::DuplicateClientId,
+            _ => InsertError::Other(e),
+        })?;
         let mut sql = Sql::new(DB::DIALECT);
         sql.push("SELECT CAST(")
             .ident("id")
@@ -433,10 +504,7 @@ impl<DB: FetchText> ApplyTransaction for Tx<DB> {
             .ident("client_id")
             .push(" = ")
             .bind(Value::Text(app.client_id.clone()));
-        let conn = self.conn()?;
-        let rows = DB::fetch_text(conn, &sql)
-            .await
-            .context("reading the new application's id")?;
+        let rows = self.fetch(&sql, "reading the new application's id").await?;
         let id = rows
             .first()
             .and_then(|row| row.first().cloned().flatten())
@@ -495,10 +563,19 @@ impl<DB: FetchText> ApplyTransaction for Tx<DB> {
         self.run(&commit, "committing the apply").await?;
         self.committed = true;
         if let Some(release) = self.after_commit.take() {
+            let place = self.place.clone();
             let conn = self.conn()?;
-            DB::fetch_flag(conn, &release)
-                .await
-                .context("releasing the apply lock")?;
+            exchange(
+                place.as_ref(),
+                network::timeout(),
+                "releasing the apply lock",
+                async {
+                    DB::fetch_flag(conn, &release)
+                        .await
+                        .context("releasing the apply lock")
+                },
+            )
+            .await?;
         }
         Ok(())
     }

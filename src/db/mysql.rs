@@ -334,14 +334,20 @@ impl Store for MySqlStore {
         &self,
         columns: Vec<super::ColumnInfo>,
     ) -> Result<Box<dyn super::ApplyTransaction>> {
-        super::apply::begin::<MySql>(self.pool(), &self.tables, columns).await
+        super::apply::begin::<MySql>(self.pool(), self.place(), &self.tables, columns).await
     }
 
     async fn list_applications(
         &self,
         columns: &[super::ColumnInfo],
     ) -> Result<Vec<super::StoredApplication>> {
-        super::apply::list_on_pool::<MySql>(self.pool(), &self.tables.application, columns).await
+        super::apply::list_on_pool::<MySql>(
+            self.pool(),
+            self.place().as_ref(),
+            &self.tables.application,
+            columns,
+        )
+        .await
     }
 
     fn tables(&self) -> &Tables {

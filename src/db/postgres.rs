@@ -291,14 +291,20 @@ impl Store for PostgresStore {
         &self,
         columns: Vec<super::ColumnInfo>,
     ) -> Result<Box<dyn super::ApplyTransaction>> {
-        super::apply::begin::<Postgres>(self.pool(), &self.tables, columns).await
+        super::apply::begin::<Postgres>(self.pool(), self.place(), &self.tables, columns).await
     }
 
     async fn list_applications(
         &self,
         columns: &[super::ColumnInfo],
     ) -> Result<Vec<super::StoredApplication>> {
-        super::apply::list_on_pool::<Postgres>(self.pool(), &self.tables.application, columns).await
+        super::apply::list_on_pool::<Postgres>(
+            self.pool(),
+            self.place().as_ref(),
+            &self.tables.application,
+            columns,
+        )
+        .await
     }
 
     fn tables(&self) -> &Tables {

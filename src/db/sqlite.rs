@@ -122,14 +122,15 @@ impl Store for SqliteStore {
         &self,
         columns: Vec<super::ColumnInfo>,
     ) -> Result<Box<dyn super::ApplyTransaction>> {
-        super::apply::begin::<Sqlite>(&self.pool, &self.tables, columns).await
+        super::apply::begin::<Sqlite>(&self.pool, None, &self.tables, columns).await
     }
 
     async fn list_applications(
         &self,
         columns: &[super::ColumnInfo],
     ) -> Result<Vec<super::StoredApplication>> {
-        super::apply::list_on_pool::<Sqlite>(&self.pool, &self.tables.application, columns).await
+        super::apply::list_on_pool::<Sqlite>(&self.pool, None, &self.tables.application, columns)
+            .await
     }
 
     fn tables(&self) -> &Tables {

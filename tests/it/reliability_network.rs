@@ -17,6 +17,10 @@
 //! - **createapplication**: silent from the start (connecting is bounded) and silent as its
 //!   INSERT goes out: exit 1 within `N` each time, and once the server has ended the silent
 //!   session, nothing was written.
+//! - **apply** and **listapplications**: the same two cases for `apply` (silent from the start,
+//!   and silent as its INSERT goes out inside the apply transaction: exit 1 within `N`, and
+//!   nothing written once the server has ended the session); `listapplications` silent from the
+//!   start exits 1 within `N`.
 
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -480,6 +484,113 @@ fn silent_createapplication(backend: Backend) {
     );
 }
 
+/// One application, its secret from the environment (stored as is, so no hashing slows the run).
+const NET_MANIFEST: &str = r#"
+[[applications]]
+client_id = "net-apply"
+name = "silent network"
+client_type = "confidential"
+authorization_grant_type = "client-credentials"
+hash_client_secret = false
+client_secret_env = "NET_APPLY_SECRET"
+"#;
+
+/// `oauthctl --network-timeout 2 ARGS` through the proxy; returns its output and when it started.
+fn through_proxy(db: &TestDb, proxy: &SilentProxy, args: &[&str]) -> (Output, Instant) {
+    let mut all = vec!["--network-timeout", "2"];
+    all.extend_from_slice(args);
+    let started = Instant::now();
+    let out = db
+        .oauthctl(&all)
+        .env("DATABASE_URL", plaintext(db, proxy))
+        .env("NET_APPLY_SECRET", APP_SECRET)
+        .output()
+        .unwrap();
+    (out, started)
+}
+
+/// Exit 1 with the deadline's line, within `N` of `since`, and no secret on stderr.
+fn assert_gave_up_within_n(backend: Backend, out: &Output, since: Instant, what: &str) -> Duration {
+    let after = since.elapsed();
+    assert_eq!(code(out), 1, "{backend:?} {what}: {}", stderr(out));
+    let line = error_line(backend, out);
+    assert!(
+        line.contains("did not answer within 2 s"),
+        "{backend:?} {what}: {line}"
+    );
+    assert!(after <= N + SLOP, "{backend:?} {what}: {after:?}");
+    assert!(
+        !stderr(out).contains(APP_SECRET),
+        "{backend:?} {what}: secret on stderr"
+    );
+    after
+}
+
+fn silent_apply(backend: Backend) {
+    let db = TestDb::migrated(backend, "netapply");
+    let address = server_address(&db.url);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("applications.toml");
+    std::fs::write(&manifest, NET_MANIFEST).unwrap();
+    let manifest = manifest.to_str().unwrap();
+
+    // Silent from the start: connecting is bounded, for apply and for listapplications.
+    let proxy = SilentProxy::start(&address);
+    proxy.go_silent();
+    let (out, started) = through_proxy(&db, &proxy, &["apply", manifest]);
+    let connect_exit =
+        assert_gave_up_within_n(backend, &out, started, "apply, silent from the start");
+    let (out, started) = through_proxy(&db, &proxy, &["listapplications"]);
+    let list_exit = assert_gave_up_within_n(backend, &out, started, "listapplications");
+    drop(proxy);
+
+    // Silent as the INSERT goes out, inside the apply transaction (the lock is taken by then).
+    let proxy = SilentProxy::start(&address);
+    proxy.go_silent_on(b"INSERT INTO");
+    let (out, _) = through_proxy(&db, &proxy, &["apply", manifest]);
+    let silent_at = proxy
+        .silent_since()
+        .unwrap_or_else(|| panic!("{backend:?}: the INSERT never went out: {}", stderr(&out)));
+    let insert_exit = assert_gave_up_within_n(backend, &out, silent_at, "apply at its INSERT");
+    // Nothing written, checked once the server has ended the silent session.
+    let session_bound = N + N + Duration::from_secs(5) + SLOP;
+    wait_until(session_bound + Duration::from_secs(20), || {
+        other_sessions(&db) == 0
+    })
+    .unwrap_or_else(|| panic!("{backend:?}: the silent session was never ended"));
+    let session_gone = silent_at.elapsed();
+    assert!(
+        session_gone <= session_bound,
+        "{backend:?}: {session_gone:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM oauth2_provider_application"),
+        0,
+        "{backend:?}: an application was written"
+    );
+    drop(proxy);
+
+    // Straight to the server, the apply lock is free again and the manifest applies.
+    let out = db
+        .oauthctl(&["apply", manifest])
+        .env("NET_APPLY_SECRET", APP_SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM oauth2_provider_application WHERE client_id = 'net-apply'"),
+        1,
+        "{backend:?}"
+    );
+    println!(
+        "RELIABILITY network apply {backend:?}: silent from the start: apply exit 1 after {} ms, listapplications after {} ms; silent at the INSERT: exit 1 after {} ms, session ended by the server after {} ms, nothing written; then applied straight to the server",
+        connect_exit.as_millis(),
+        list_exit.as_millis(),
+        insert_exit.as_millis(),
+        session_gone.as_millis()
+    );
+}
+
 backend_test!(silent_network_mid_cleanup, [Postgres, MySql], |backend| {
     silent_mid_cleanup(backend);
 });
@@ -499,3 +610,7 @@ backend_test!(
         silent_createapplication(backend);
     }
 );
+
+backend_test!(silent_network_in_apply, [Postgres, MySql], |backend| {
+    silent_apply(backend);
+});
