@@ -1,10 +1,13 @@
 //! `oauthctl apply`: make the database's applications match a manifest, idempotently.
 //!
 //! [`manifest`] reads the file (and the secrets it references), [`plan`] decides per
-//! application, and [`apply`] runs it all in one transaction: it takes the apply lock (so
-//! concurrent applies run one after the other, `db/apply.rs`), reads every application,
-//! validates every entry with DOT's rules (the validator `createapplication` uses), and only
-//! when all are valid writes the plan and commits. Any error rolls everything back.
+//! application, and [`apply`] runs it: it reads every application, validates every entry with
+//! DOT's rules (the validator `createapplication` uses) and plans, hashing and verifying secrets
+//! — all before any transaction, since that is CPU work of up to a second per secret. Then, in
+//! one transaction behind the apply lock (so concurrent applies run one after the other,
+//! `db/apply.rs`), it reads the applications again: unchanged, it writes the plan and commits;
+//! changed meanwhile (another apply committed), it rolls back and plans again on the new rows.
+//! Any error rolls everything back.
 //!
 //! Nothing here knows the command line: `commands::apply` maps the flags onto [`Options`] and
 //! prints the [`Report`].
@@ -62,23 +65,59 @@ pub async fn apply(
     let table = store.tables().application.clone();
     let columns = db::require_table(store, url, &table).await?;
     let users = resolve_users(store, &entries).await?;
-    let mut tx = store.begin_apply(columns).await?;
-    let stored = tx.applications().await?;
+    for _ in 0..PLAN_ATTEMPTS {
+        // Planning hashes and verifies secrets (up to a second of CPU each): done on a read
+        // outside the transaction, so that the transaction, and the lock it holds, only waits for
+        // the database. A server ends a session idle in a transaction for longer than the
+        // network timeout (src/db/network.rs).
+        let snapshot = store.list_applications(&columns).await?;
+        let mut report = plan_all(&entries, &snapshot, &users, &options)?;
+        if !options.write || !report.has_changes() {
+            return Ok(report);
+        }
+        let mut tx = store.begin_apply(columns.clone()).await?;
+        if tx.applications().await? != snapshot {
+            // Another apply (or an admin) changed the applications meanwhile: the plan may be
+            // stale. Dropping the transaction rolls it back; plan again on what is there now.
+            tracing::info!("the applications changed while the plan was made; planning again");
+            continue;
+        }
+        write_plan(tx.as_mut(), &mut report).await?;
+        tx.commit().await?;
+        report.applied = true;
+        return Ok(report);
+    }
+    bail!(Failure::Conflict(format!(
+        "the applications changed under this apply {PLAN_ATTEMPTS} times in a row (other applies or edits); nothing was changed, run apply again"
+    )))
+}
+
+/// How many times an apply plans again when the applications change between its read and its
+/// transaction (each concurrent apply of one manifest changes them at most once).
+const PLAN_ATTEMPTS: usize = 5;
+
+/// The plan for every entry against `stored`, validated with DOT's rules (all problems of all
+/// entries at once, exit 2); pure but for the secrets it generates and hashes.
+fn plan_all(
+    entries: &[Entry],
+    stored: &[StoredApplication],
+    users: &[UserLookup],
+    options: &Options,
+) -> Result<Report> {
     let generated: Vec<Option<String>> = entries
         .iter()
         .map(|entry| {
-            let exists = find(&stored, &entry.client_id).is_some();
+            let exists = find(stored, &entry.client_id).is_some();
             (entry.secret.is_none() && !exists).then(credentials::client_secret)
         })
         .collect();
-    check_entries(&entries, &stored, &users, &generated, &options.policy)?;
-
+    check_entries(entries, stored, users, &generated, &options.policy)?;
     let mut actions = Vec::new();
-    for ((entry, user), generated_secret) in entries.iter().zip(&users).zip(generated) {
+    for ((entry, user), generated_secret) in entries.iter().zip(users).zip(generated) {
         actions.push(plan::plan_entry(
             plan::Resolved {
                 entry,
-                stored: find(&stored, &entry.client_id),
+                stored: find(stored, &entry.client_id),
                 user_id: user.id,
                 generated_secret,
                 hasher: entry.hasher.unwrap_or(options.hasher),
@@ -87,17 +126,17 @@ pub async fn apply(
         )?);
     }
     if options.prune {
-        actions.extend(plan::prunes(&stored, &entries));
+        actions.extend(plan::prunes(stored, entries));
     }
-    let mut report = Report {
+    Ok(Report {
         actions,
         applied: false,
         cascades: Vec::new(),
-    };
-    if !options.write || !report.has_changes() {
-        // Dropping the transaction rolls it back: it wrote nothing.
-        return Ok(report);
-    }
+    })
+}
+
+/// Writes the planned actions in the apply transaction (not yet committed).
+async fn write_plan(tx: &mut dyn db::ApplyTransaction, report: &mut Report) -> Result<()> {
     for action in &report.actions {
         match action {
             Action::Create(creation) => match tx.insert(&creation.row).await {
@@ -116,9 +155,7 @@ pub async fn apply(
             Action::Unchanged { .. } => {}
         }
     }
-    tx.commit().await?;
-    report.applied = true;
-    Ok(report)
+    Ok(())
 }
 
 fn find<'a>(stored: &'a [StoredApplication], client_id: &str) -> Option<&'a StoredApplication> {

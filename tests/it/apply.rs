@@ -559,3 +559,46 @@ backend_test!(the_example_manifest_applies, |backend| {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).starts_with("unchanged ci-deployer\nunchanged web-frontend\n"));
 });
+
+/// Hashing a secret (pbkdf2, a million iterations) takes longer than the network timeout, and
+/// the server ends a session idle in a transaction after that timeout: the hashing must happen
+/// before the apply transaction, or the server would end the session mid-apply.
+const SLOW_HASH: &str = r#"
+[[applications]]
+client_id = "slow-hash"
+name = "slow hash"
+client_type = "confidential"
+authorization_grant_type = "client-credentials"
+hasher = "pbkdf2_sha256"
+client_secret_env = "SLOW_SECRET"
+"#;
+
+backend_test!(
+    hashing_longer_than_the_network_timeout_still_applies,
+    [Postgres, MySql],
+    |backend| {
+        let db = TestDb::migrated(backend, "ap_slowhash");
+        let started = std::time::Instant::now();
+        let out = apply(
+            &db,
+            SLOW_HASH,
+            &[],
+            &[
+                ("SLOW_SECRET", "slow-secret-1"),
+                ("OAUTHCTL_NETWORK_TIMEOUT", "1"),
+            ],
+        );
+        let took = started.elapsed();
+        assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+        assert!(
+            took > std::time::Duration::from_secs(1),
+            "{backend:?}: the hash took {took:?}, not longer than the 1 s network timeout: the test proves nothing"
+        );
+        assert_eq!(db.count(APP), 1, "{backend:?}");
+        let stored = column(&db, "client_secret", "slow-hash").unwrap();
+        assert!(
+            stored.starts_with("pbkdf2_sha256$1000000$"),
+            "{backend:?}: {stored}"
+        );
+    }
+);
