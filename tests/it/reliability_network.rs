@@ -424,18 +424,9 @@ fn silent_createapplication(backend: Backend) {
     let proxy = SilentProxy::start(&address);
     proxy.go_silent();
     let (out, started) = createapplication(&db, &proxy, "net-connect");
-    let connect_exit = started.elapsed();
-    assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
+    let connect_exit = assert_gave_up_within_n(backend, &out, started, "silent from the start");
     let line = error_line(backend, &out);
-    assert!(
-        line.contains("did not answer within 2 s (connecting)"),
-        "{backend:?}: {line}"
-    );
-    assert!(connect_exit <= N + SLOP, "{backend:?}: {connect_exit:?}");
-    assert!(
-        !stderr(&out).contains(APP_SECRET),
-        "{backend:?}: secret on stderr"
-    );
+    assert!(line.contains("(connecting)"), "{backend:?}: {line}");
     drop(proxy);
 
     // Silent as the INSERT goes out (it never reaches the server).
@@ -445,18 +436,7 @@ fn silent_createapplication(backend: Backend) {
     let silent_at = proxy
         .silent_since()
         .unwrap_or_else(|| panic!("{backend:?}: the INSERT never went out: {}", stderr(&out)));
-    let insert_exit = silent_at.elapsed();
-    assert_eq!(code(&out), 1, "{backend:?}: {}", stderr(&out));
-    let line = error_line(backend, &out);
-    assert!(
-        line.contains("did not answer within 2 s"),
-        "{backend:?}: {line}"
-    );
-    assert!(insert_exit <= N + SLOP, "{backend:?}: {insert_exit:?}");
-    assert!(
-        !stderr(&out).contains(APP_SECRET),
-        "{backend:?}: secret on stderr"
-    );
+    let insert_exit = assert_gave_up_within_n(backend, &out, silent_at, "at the INSERT");
     // Nothing written, checked once the server has ended the silent session.
     let session_bound = N + N + Duration::from_secs(5) + SLOP;
     wait_until(session_bound + Duration::from_secs(20), || {
