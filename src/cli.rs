@@ -15,7 +15,7 @@ use crate::logging::LogFormat;
     about = "Django OAuth Toolkit's cleartokens and createapplication, run directly on the database",
     after_help = "Exit codes: 0 done, 1 runtime failure, 2 usage or validation error, 3 conflict \
                   (client id exists, cleanup lock held), 4 stopped early (time budget or signal), 5 apply --check: \
-                  changes pending."
+                  changes pending, 6 doctor: cleanup indexes missing, 7 doctor: DOT tables or columns missing."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -220,6 +220,8 @@ pub enum Command {
     Completions(commands::completions::Args),
     /// Write man pages for oauthctl and each subcommand into a folder.
     Manpages(commands::manpages::Args),
+    /// Check a database, read-only: DOT's tables, cleanup indexes, row estimates, the run lock.
+    Doctor(commands::doctor::Args),
 }
 
 /// `--format`: what a command prints on stdout.

@@ -15,6 +15,10 @@ pub mod exit {
     pub const STOPPED: u8 = 4;
     /// `apply --check`: the database differs from the manifest (nothing was written).
     pub const DRIFT: u8 = 5;
+    /// `doctor`: cleanup indexes are missing (cleartokens works, reading whole tables).
+    pub const INDEXES_MISSING: u8 = 6;
+    /// `doctor`: a DOT table or a column the cleanup needs is missing.
+    pub const SCHEMA_INCOMPLETE: u8 = 7;
 }
 
 /// How a command that did not fail ended.
@@ -26,6 +30,10 @@ pub enum Outcome {
     Stopped,
     /// `apply --check` found changes pending; nothing was written (exit 5).
     Drift,
+    /// `doctor` found cleanup indexes missing (exit 6).
+    IndexesMissing,
+    /// `doctor` found a DOT table or a cleanup column missing (exit 7).
+    SchemaIncomplete,
 }
 
 /// Failures a caller branches on; any other error is a runtime failure (exit 1).
@@ -80,6 +88,8 @@ pub fn exit_code(result: &anyhow::Result<Outcome>) -> u8 {
         Ok(Outcome::Done) => exit::OK,
         Ok(Outcome::Stopped) => exit::STOPPED,
         Ok(Outcome::Drift) => exit::DRIFT,
+        Ok(Outcome::IndexesMissing) => exit::INDEXES_MISSING,
+        Ok(Outcome::SchemaIncomplete) => exit::SCHEMA_INCOMPLETE,
         Err(error) => failure(error).map_or(exit::RUNTIME, Failure::exit_code),
     }
 }
@@ -127,6 +137,8 @@ mod tests {
         assert_eq!(exit_code(&Ok(Outcome::Done)), exit::OK);
         assert_eq!(exit_code(&Ok(Outcome::Stopped)), exit::STOPPED);
         assert_eq!(exit_code(&Ok(Outcome::Drift)), exit::DRIFT);
+        assert_eq!(exit_code(&Ok(Outcome::IndexesMissing)), 6);
+        assert_eq!(exit_code(&Ok(Outcome::SchemaIncomplete)), 7);
     }
 
     #[test]

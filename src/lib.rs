@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod db;
 pub mod django;
+pub mod doctor;
 pub mod error;
 pub mod logging;
 pub mod shell;
@@ -43,5 +44,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::completions::run(&cli.global, args, &shell).await
         }
         cli::Command::Manpages(args) => commands::manpages::run(&cli.global, args, &shell).await,
+        cli::Command::Doctor(args) => commands::doctor::run(&cli.global, args, &shell).await,
     }
 }

@@ -61,6 +61,18 @@ pub trait Run: Driver {
         sql: &'e Sql,
     ) -> impl Future<Output = Result<Vec<ColumnInfo>, sqlx::Error>> + Send + 'e;
 
+    /// The first column of the first row, as text; `None` for no row or NULL.
+    fn fetch_optional_text<'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<Option<String>, sqlx::Error>> + Send + 'e;
+
+    /// The first column of the first row, as an integer; `None` for no row or NULL.
+    fn fetch_optional_i64<'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<Option<i64>, sqlx::Error>> + Send + 'e;
+
     /// The first column of the one row the statement returns, as a (nullable) truth value.
     fn fetch_flag<'e>(
         conn: &'e mut Self::Connection,
@@ -131,6 +143,26 @@ where
             .collect()
     }
 
+    async fn fetch_optional_text<'e>(
+        conn: &'e mut DB::Connection,
+        sql: &'e Sql,
+    ) -> Result<Option<String>, sqlx::Error> {
+        match DB::query(sql).fetch_optional(conn).await? {
+            Some(row) => row.try_get(0),
+            None => Ok(None),
+        }
+    }
+
+    async fn fetch_optional_i64<'e>(
+        conn: &'e mut DB::Connection,
+        sql: &'e Sql,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        match DB::query(sql).fetch_optional(conn).await? {
+            Some(row) => row.try_get(0),
+            None => Ok(None),
+        }
+    }
+
     async fn fetch_flag<'e>(
         conn: &'e mut DB::Connection,
         sql: &'e Sql,
@@ -165,6 +197,10 @@ pub trait Queries: Send + Sync {
     async fn fetch_columns(&self, sql: &Sql) -> anyhow::Result<Vec<ColumnInfo>>;
     /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
     async fn insert(&self, sql: &Sql) -> anyhow::Result<i64>;
+    /// The first column of the first row as text; `None` for no row or NULL.
+    async fn fetch_optional_text(&self, sql: &Sql) -> anyhow::Result<Option<String>>;
+    /// The first column of the first row as an integer; `None` for no row or NULL.
+    async fn fetch_optional_i64(&self, sql: &Sql) -> anyhow::Result<Option<i64>>;
 }
 
 /// A file database's pool: no network to bound.
@@ -188,5 +224,13 @@ impl<DB: Run> Queries for Pool<DB> {
 
     async fn insert(&self, sql: &Sql) -> anyhow::Result<i64> {
         Ok(DB::insert(&mut *self.acquire().await?, sql).await?)
+    }
+
+    async fn fetch_optional_text(&self, sql: &Sql) -> anyhow::Result<Option<String>> {
+        Ok(DB::fetch_optional_text(&mut *self.acquire().await?, sql).await?)
+    }
+
+    async fn fetch_optional_i64(&self, sql: &Sql) -> anyhow::Result<Option<i64>> {
+        Ok(DB::fetch_optional_i64(&mut *self.acquire().await?, sql).await?)
     }
 }

@@ -236,3 +236,23 @@ impl CleanupLock for FileLock {
         Ok(())
     }
 }
+
+/// Whether another process holds the file lock at `path`, found by taking a shared lock for an
+/// instant (a run holds it exclusively). A missing lock file means no run: it is not created.
+pub(crate) fn file_lock_held(path: &std::path::Path) -> Result<bool> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot open the lock file {}", path.display()))
+        }
+    };
+    match fs4::FileExt::try_lock_shared(&file) {
+        // Closing the file (the drop) releases the shared lock at once.
+        Ok(()) => Ok(false),
+        Err(fs4::TryLockError::WouldBlock) => Ok(true),
+        Err(fs4::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot probe the lock file {}", path.display()))
+        }
+    }
+}

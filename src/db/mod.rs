@@ -19,6 +19,7 @@ pub mod apply;
 mod batch;
 mod driver;
 mod error;
+pub mod inspect;
 mod lock;
 pub mod mysql;
 pub mod network;
@@ -37,6 +38,7 @@ use chrono::{DateTime, Utc};
 pub use self::apply::{ApplyTransaction, CascadeCounts, StoredApplication};
 pub use self::driver::Queries;
 pub use self::error::ErrorClass;
+pub use self::inspect::{LockProbe, RowEstimate};
 pub use self::new_application::{
     application_insert_plan, application_values, InsertError, NewApplication,
 };
@@ -342,6 +344,26 @@ pub trait Store: Send + Sync {
     /// Every application (`oauthctl listapplications`); `columns` are the table's.
     async fn list_applications(&self, columns: &[ColumnInfo]) -> Result<Vec<StoredApplication>>;
 
+    /// `oauthctl doctor`: the query returning the server's (SQLite: the library's) version.
+    fn server_version_sql(&self) -> Sql;
+
+    /// `oauthctl doctor`: `table`'s rows as the catalogue estimates them, cheap at any size.
+    async fn estimate_rows(&self, table: &str) -> Result<RowEstimate>;
+
+    /// `oauthctl doctor`: whether a cleartokens run holds the run lock now, found without
+    /// taking it (SQLite: a shared lock on the lock file for an instant, if the file exists).
+    async fn probe_cleanup_lock(&self) -> Result<LockProbe>;
+
+    /// The server's version, as it reports it.
+    async fn server_version(&self) -> Result<String> {
+        let version = self
+            .queries()
+            .fetch_optional_text(&self.server_version_sql())
+            .await
+            .context("reading the server version")?;
+        Ok(version.unwrap_or_default())
+    }
+
     fn dialect(&self) -> Dialect {
         self.queries().dialect()
     }
@@ -482,6 +504,8 @@ pub enum OpenMode {
     /// `cleartokens`: a missing SQLite file is an error, and nothing is created — a cron job
     /// pointed at a mistyped path must fail, not clean an empty new database forever.
     ExistingSqlite,
+    /// `doctor`: as [`OpenMode::ExistingSqlite`], and the SQLite file is opened read-only.
+    ReadOnly,
 }
 
 /// Connects to the database the URL names, with the backend chosen from its scheme.

@@ -29,7 +29,8 @@ use super::predicates;
 use super::server::{self, ServerPool, SessionSettings};
 use super::sql::{Dialect, Sql, Value};
 use super::{
-    BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, DatabaseUrl, Step, Store, Tables,
+    BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, DatabaseUrl, LockProbe,
+    RowEstimate, Step, Store, Tables,
 };
 
 static MYSQL_MIGRATOR: Migrator = sqlx::migrate!("migrations/mysql");
@@ -385,6 +386,58 @@ impl Store for MySqlStore {
             .place
             .within(within, "applying oauthctl's migrations", migrations)
             .await
+    }
+
+    fn server_version_sql(&self) -> Sql {
+        let mut sql = Sql::new(Dialect::MySql);
+        sql.push("SELECT VERSION()");
+        sql
+    }
+
+    async fn estimate_rows(&self, table: &str) -> Result<RowEstimate> {
+        // InnoDB's own estimate (sampled index statistics): no scan.
+        let mut sql = Sql::new(Dialect::MySql);
+        sql.push(
+            "SELECT CAST(TABLE_ROWS AS SIGNED) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ",
+        )
+        .bind(Value::Text(table.to_string()));
+        let rows = self
+            .server
+            .fetch_optional_i64(&sql)
+            .await
+            .with_context(|| format!("reading information_schema.TABLES for {table}"))?;
+        Ok(RowEstimate {
+            rows,
+            source: "information_schema.TABLES.TABLE_ROWS",
+        })
+    }
+
+    async fn probe_cleanup_lock(&self) -> Result<LockProbe> {
+        let mut current = Sql::new(Dialect::MySql);
+        current.push("SELECT DATABASE()");
+        let database = self
+            .server
+            .fetch_optional_text(&current)
+            .await
+            .context("reading the database name")?
+            .unwrap_or_default();
+        let name = cleanup_lock_name(&database);
+        // IS_USED_LOCK: the holder's connection id, or NULL; it takes nothing.
+        let mut sql = Sql::new(Dialect::MySql);
+        sql.push("SELECT CAST(IS_USED_LOCK(")
+            .bind(Value::Text(name.clone()))
+            .push(") AS SIGNED)");
+        let holder = self
+            .server
+            .fetch_optional_i64(&sql)
+            .await
+            .context("reading IS_USED_LOCK")?;
+        Ok(LockProbe {
+            held: holder.is_some(),
+            lock: user_lock(&name).name,
+            holder: holder.map(|id| format!("MySQL connection id {id}")),
+        })
     }
 
     async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {

@@ -28,7 +28,8 @@ use super::predicates;
 use super::server::{self, ServerPool, SessionSettings};
 use super::sql::{Dialect, Sql, Value};
 use super::{
-    BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, DatabaseUrl, Step, Store, Tables,
+    BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, DatabaseUrl, LockProbe,
+    RowEstimate, Step, Store, Tables,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -344,6 +345,74 @@ impl Store for PostgresStore {
             .place
             .within(within, "applying oauthctl's migrations", migrations)
             .await
+    }
+
+    fn server_version_sql(&self) -> Sql {
+        let mut sql = Sql::new(Dialect::Postgres);
+        sql.push("SELECT current_setting('server_version')");
+        sql
+    }
+
+    async fn estimate_rows(&self, table: &str) -> Result<RowEstimate> {
+        // reltuples is -1 until the first VACUUM or ANALYZE (PostgreSQL 14+); the statistics
+        // system's live-row count is kept from the first insert on.
+        let catalogue = |expr: &str, from: &str| {
+            let mut sql = Sql::new(Dialect::Postgres);
+            sql.push(&format!("SELECT {expr} FROM {from} = to_regclass("))
+                .bind(Value::Text(Dialect::Postgres.quote(table)))
+                .push(")");
+            sql
+        };
+        let analyzed = catalogue(
+            "CASE WHEN reltuples >= 0 THEN reltuples::bigint END",
+            "pg_class WHERE oid",
+        );
+        let reltuples = self
+            .server
+            .fetch_optional_i64(&analyzed)
+            .await
+            .with_context(|| format!("reading pg_class.reltuples of {table}"))?;
+        if reltuples.is_some() {
+            return Ok(RowEstimate {
+                rows: reltuples,
+                source: "pg_class.reltuples",
+            });
+        }
+        let live = catalogue("n_live_tup::bigint", "pg_stat_user_tables WHERE relid");
+        let rows = self
+            .server
+            .fetch_optional_i64(&live)
+            .await
+            .with_context(|| format!("reading pg_stat_user_tables.n_live_tup of {table}"))?;
+        Ok(RowEstimate {
+            rows,
+            source: "pg_stat_user_tables.n_live_tup (never analyzed)",
+        })
+    }
+
+    async fn probe_cleanup_lock(&self) -> Result<LockProbe> {
+        // pg_locks shows an advisory lock on a bigint key as (classid, objid) = its high and
+        // low 32 bits, objsubid 1; reading it takes no lock.
+        let mut sql = Sql::new(Dialect::Postgres);
+        sql.push(
+            "SELECT pid::bigint FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND classid::bigint = ",
+        )
+        .bind(Value::Int(Some(CLEANUP_LOCK_KEY >> 32)))
+        .push(" AND objid::bigint = ")
+        .bind(Value::Int(Some(CLEANUP_LOCK_KEY & 0xffff_ffff)))
+        .push(" AND objsubid = 1 LIMIT 1");
+        let pid = self
+            .server
+            .fetch_optional_i64(&sql)
+            .await
+            .context("reading pg_locks")?;
+        Ok(LockProbe {
+            held: pid.is_some(),
+            lock: advisory_lock().name,
+            holder: pid.map(|pid| format!("PostgreSQL backend pid {pid}")),
+        })
     }
 
     async fn acquire_cleanup_lock(&self) -> Result<Box<dyn CleanupLock>> {

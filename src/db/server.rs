@@ -272,6 +272,18 @@ impl<DB: Run> Queries for ServerPool<DB> {
         self.bounded_statement(sql, |conn, sql| Box::pin(DB::insert(conn, sql)))
             .await
     }
+
+    async fn fetch_optional_text(&self, sql: &Sql) -> Result<Option<String>> {
+        self.bounded_statement(sql, |conn, sql| {
+            Box::pin(DB::fetch_optional_text(conn, sql))
+        })
+        .await
+    }
+
+    async fn fetch_optional_i64(&self, sql: &Sql) -> Result<Option<i64>> {
+        self.bounded_statement(sql, |conn, sql| Box::pin(DB::fetch_optional_i64(conn, sql)))
+            .await
+    }
 }
 
 /// A statement's future on a borrowed connection.

@@ -19,11 +19,12 @@ use sqlx::Sqlite;
 
 use super::batch::WriteBatch;
 use super::driver::{Driver, Queries, Run};
-use super::lock::FileLock;
+use super::lock::{file_lock_held, FileLock};
 use super::predicates;
 use super::sql::{Dialect, Sql, Value};
 use super::{
-    BatchOutcome, BatchRequest, CleanupLock, Cutoffs, DatabaseUrl, OpenMode, Step, Store, Tables,
+    BatchOutcome, BatchRequest, CleanupLock, Cutoffs, DatabaseUrl, LockProbe, OpenMode,
+    RowEstimate, Step, Store, Tables,
 };
 use crate::django::datetime::django_text;
 
@@ -62,16 +63,19 @@ impl SqliteStore {
             ));
         }
         let existed = Path::new(&path).exists();
-        if !existed && mode == OpenMode::ExistingSqlite {
+        let existing_only = matches!(mode, OpenMode::ExistingSqlite | OpenMode::ReadOnly);
+        if !existed && existing_only {
             bail!(
                 "SQLite database {path} does not exist (check --database-url); `oauthctl migrate` or `oauthctl createapplication` creates a new database"
             );
         }
         // `filename` takes the path verbatim (no URL decoding), foreign keys on as Django does.
-        // Never created for ExistingSqlite, even if the file vanished since the check above.
+        // Never created for an existing-only mode, even if the file vanished since the check
+        // above; read-only for `doctor`, so that nothing at all can be written.
         let options = SqliteConnectOptions::new()
             .filename(&path)
-            .create_if_missing(mode != OpenMode::ExistingSqlite)
+            .create_if_missing(!existing_only)
+            .read_only(mode == OpenMode::ReadOnly)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
@@ -179,6 +183,44 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn server_version_sql(&self) -> Sql {
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.push("SELECT sqlite_version()");
+        sql
+    }
+
+    async fn estimate_rows(&self, table: &str) -> Result<RowEstimate> {
+        // ANALYZE's figure when there is one; else the highest id, O(log n) on the primary key:
+        // an upper bound (deleted rows included), labelled as such.
+        if let Some(rows) = self.analyzed_rows(table).await? {
+            return Ok(RowEstimate {
+                rows: Some(rows),
+                source: "sqlite_stat1 (as of the last ANALYZE)",
+            });
+        }
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.push("SELECT MAX(\"id\") FROM ").ident(table);
+        let max_id = self
+            .pool
+            .fetch_optional_i64(&sql)
+            .await
+            .with_context(|| format!("reading the highest id of {table}"))?;
+        Ok(RowEstimate {
+            rows: Some(max_id.unwrap_or(0)),
+            source: "max(id): an upper bound (no ANALYZE statistics)",
+        })
+    }
+
+    async fn probe_cleanup_lock(&self) -> Result<LockProbe> {
+        let path = cleanup_lock_path(&self.path);
+        let in_memory = self.path == ":memory:" || self.path.starts_with("file::memory:");
+        Ok(LockProbe {
+            held: !in_memory && file_lock_held(&path)?,
+            lock: format!("lock file {}", path.display()),
+            holder: None,
+        })
+    }
+
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
         // One shape here: the candidates' keys, read before the write lock is taken, so that
         // the lock is never held while scanning (SQLite has one writer at a time).
@@ -188,6 +230,30 @@ impl Store for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The row count ANALYZE recorded for `table` in `sqlite_stat1`, if it ever ran.
+    async fn analyzed_rows(&self, table: &str) -> Result<Option<i64>> {
+        let mut has_stats = Sql::new(Dialect::Sqlite);
+        has_stats
+            .push("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'");
+        if !self
+            .pool
+            .exists(&has_stats)
+            .await
+            .context("reading sqlite_master")?
+        {
+            return Ok(None);
+        }
+        // Each row's `stat` starts with the table's row count; CAST keeps that leading number.
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.push("SELECT CAST(stat AS INTEGER) FROM sqlite_stat1 WHERE tbl = ")
+            .bind(Value::Text(table.to_string()))
+            .push(" LIMIT 1");
+        self.pool
+            .fetch_optional_i64(&sql)
+            .await
+            .context("reading sqlite_stat1")
+    }
+
     /// One batch (see the module docs).
     async fn cleanup_batch(
         &self,

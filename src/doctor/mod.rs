@@ -1,0 +1,195 @@
+//! `oauthctl doctor`'s findings about a database, read-only: which of DOT's tables and columns
+//! exist, the cleanup indexes, catalogue row estimates, the cleartokens run lock, and what
+//! needs attention ([`Verdict`]). Rendering is the command's (`commands/doctor.rs`); all SQL is
+//! the store's.
+//!
+//! Nothing here writes: every figure comes from the catalogue or a lock probe, never from a
+//! `COUNT(*)` of a token table (fast at 10⁸ rows). The dry run's per-step counts, which do
+//! read the tables, are only taken when asked for (`--deletable`).
+
+pub mod schema;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cleartokens::report::Report;
+use crate::db::{LockProbe, RowEstimate, Store};
+use crate::error::Outcome;
+
+pub use self::schema::{expected_tables, ExpectedTable};
+
+/// The version of doctor's JSON document; raised only when a key changes meaning or goes away
+/// (new keys may be added without it).
+pub const JSON_VERSION: u32 = 1;
+
+/// One of DOT's tables as found.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableFinding {
+    /// DOT's model, e.g. `access_token`.
+    pub model: &'static str,
+    /// The table's name in this database (swapped models included).
+    pub table: String,
+    pub found: bool,
+    /// DOT 3.4.1 columns the cleanup needs that are not there (the run cannot work).
+    pub missing_cleanup_columns: Vec<&'static str>,
+    /// Other DOT 3.4.1 columns not there: an older DOT release, usually harmless.
+    pub missing_columns: Vec<&'static str>,
+    /// `None` when the table is missing.
+    pub estimated_rows: Option<RowEstimate>,
+}
+
+impl TableFinding {
+    /// The cleanup cannot run on this table as it is.
+    pub fn broken(&self) -> bool {
+        !self.found || !self.missing_cleanup_columns.is_empty()
+    }
+}
+
+/// The cleanup indexes (`oauthctl indexes`), present or missing.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexFindings {
+    pub present: Vec<IndexFinding>,
+    pub missing: Vec<IndexFinding>,
+    /// What adds the missing ones (`None` when none is missing).
+    pub create_command: Option<&'static str>,
+}
+
+/// One cleanup index.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexFinding {
+    pub name: String,
+    pub table: String,
+}
+
+/// The command that adds the cleanup indexes.
+pub const CREATE_INDEXES: &str = "oauthctl indexes create";
+
+/// What needs attention, worst first: it decides the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Nothing (exit 0).
+    Ok,
+    /// The cleanup indexes are not all there: cleartokens works but reads whole tables (exit 6).
+    IndexesMissing,
+    /// A table or a column the cleanup needs is missing: cleartokens cannot run (exit 7).
+    SchemaIncomplete,
+}
+
+impl Verdict {
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Verdict::Ok => Outcome::Done,
+            Verdict::IndexesMissing => Outcome::IndexesMissing,
+            Verdict::SchemaIncomplete => Outcome::SchemaIncomplete,
+        }
+    }
+}
+
+/// Everything doctor found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Diagnosis {
+    pub doctor_json_version: u32,
+    pub status: Verdict,
+    pub exit_code: u8,
+    /// `sqlite`, `postgres` or `mysql`.
+    pub backend: String,
+    pub server_version: String,
+    /// The database URL, password redacted.
+    pub database: String,
+    pub tables: Vec<TableFinding>,
+    /// `None` when a cleanup table is missing (there is nothing to index).
+    pub indexes: Option<IndexFindings>,
+    pub cleanup_lock: LockProbe,
+    /// The DOT release detected and the cleanup rules it implies (issue 11): `None` until
+    /// release detection exists in this build.
+    pub dot_release: Option<serde_json::Value>,
+    /// The Django time-zone settings in use (issue 11): `None` until they exist in this build.
+    pub time_zone: Option<serde_json::Value>,
+    /// With `--deletable`: the dry run's summary, exactly as `cleartokens --dry-run --format
+    /// json` prints it.
+    pub deletable: Option<Report>,
+}
+
+impl Diagnosis {
+    fn verdict(tables: &[TableFinding], indexes: Option<&IndexFindings>) -> Verdict {
+        if tables.iter().any(TableFinding::broken) {
+            Verdict::SchemaIncomplete
+        } else if indexes.is_some_and(|i| !i.missing.is_empty()) {
+            Verdict::IndexesMissing
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    /// Whether the cleanup could run (and so a dry run can count).
+    pub fn cleanup_can_run(&self) -> bool {
+        self.status != Verdict::SchemaIncomplete
+    }
+}
+
+/// Reads everything but the dry run, which the caller adds when asked for.
+pub async fn diagnose(store: &dyn Store, database: String) -> Result<Diagnosis> {
+    let server_version = store.server_version().await?;
+    let mut tables = Vec::new();
+    for expected in expected_tables(store.tables()) {
+        tables.push(table_finding(store, &expected).await?);
+    }
+    let indexes = if tables.iter().any(|t| !t.found) {
+        None
+    } else {
+        Some(index_findings(store).await?)
+    };
+    let cleanup_lock = store.probe_cleanup_lock().await?;
+    let status = Diagnosis::verdict(&tables, indexes.as_ref());
+    Ok(Diagnosis {
+        doctor_json_version: JSON_VERSION,
+        status,
+        exit_code: crate::error::exit_code(&Ok(status.outcome())),
+        backend: store.backend().to_string(),
+        server_version,
+        database,
+        tables,
+        indexes,
+        cleanup_lock,
+        dot_release: None,
+        time_zone: None,
+        deletable: None,
+    })
+}
+
+async fn table_finding(store: &dyn Store, expected: &ExpectedTable) -> Result<TableFinding> {
+    let Some(columns) = store.table_columns(&expected.table).await? else {
+        return Ok(TableFinding {
+            model: expected.model,
+            table: expected.table.clone(),
+            found: false,
+            missing_cleanup_columns: expected.cleanup_columns.to_vec(),
+            missing_columns: Vec::new(),
+            estimated_rows: None,
+        });
+    };
+    let has = |name: &str| columns.iter().any(|c| c.name == name);
+    let missing = |names: &[&'static str]| names.iter().copied().filter(|n| !has(n)).collect();
+    Ok(TableFinding {
+        model: expected.model,
+        table: expected.table.clone(),
+        found: true,
+        missing_cleanup_columns: missing(expected.cleanup_columns),
+        missing_columns: missing(expected.other_columns),
+        estimated_rows: Some(store.estimate_rows(&expected.table).await?),
+    })
+}
+
+/// The cleanup indexes as the store finds them.
+async fn index_findings(store: &dyn Store) -> Result<IndexFindings> {
+    let _ = store;
+    // Extension point: filled from the `indexes` module's verb once it is merged.
+    let present: Vec<IndexFinding> = Vec::new();
+    let missing: Vec<IndexFinding> = Vec::new();
+    Ok(IndexFindings {
+        create_command: (!missing.is_empty()).then_some(CREATE_INDEXES),
+        present,
+        missing,
+    })
+}
