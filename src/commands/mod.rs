@@ -5,6 +5,7 @@ pub mod apply;
 pub mod cleartokens;
 pub mod completions;
 pub mod createapplication;
+pub mod indexes;
 pub mod listapplications;
 pub mod manpages;
 pub mod metrics_file;
