@@ -214,6 +214,9 @@ pub enum Command {
     /// Make the database's applications match a manifest (TOML or JSON): create, update, rotate
     /// secrets, and with --prune delete; idempotent, in one transaction.
     Apply(Box<commands::apply::Args>),
+    /// Show, create or drop the indexes that let cleartokens find expired and revoked rows
+    /// without reading whole tables (online; --print-sql for a Django migration).
+    Indexes(commands::indexes::Args),
     /// List the applications (never their secrets).
     Listapplications(commands::listapplications::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.

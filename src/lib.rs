@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             commands::cleartokens::run(&cli.global, args, &shell).await
         }
         cli::Command::Apply(args) => commands::apply::run(&cli.global, *args, &shell).await,
+        cli::Command::Indexes(args) => commands::indexes::run(&cli.global, args, &shell).await,
         cli::Command::Listapplications(args) => {
             commands::listapplications::run(&cli.global, args, &shell).await
         }

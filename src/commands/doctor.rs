@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::cleartokens::report::{self, Format, Output};
 use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings};
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::db::{self, OpenMode, Store};
+use crate::db::{self, IndexStatus, OpenMode, Store};
 use crate::doctor::{self, Diagnosis, TableFinding, Verdict};
 use crate::error::Outcome;
 use crate::shell::Shell;
@@ -180,7 +180,7 @@ fn print_table(t: &TableFinding, shell: &Shell) -> Result<()> {
 
 fn print_indexes(d: &Diagnosis, shell: &Shell) -> Result<()> {
     let Some(indexes) = &d.indexes else {
-        return shell.out("cleanup indexes: not checked (a DOT table is missing)");
+        return shell.out("cleanup indexes: not checked (a table or a cleanup column is missing)");
     };
     let total = indexes.present.len() + indexes.missing.len();
     shell.out(format_args!(
@@ -188,7 +188,11 @@ fn print_indexes(d: &Diagnosis, shell: &Shell) -> Result<()> {
         indexes.present.len()
     ))?;
     for index in &indexes.missing {
-        shell.out(format_args!("  missing: {} on {}", index.name, index.table))?;
+        let state = match index.status {
+            IndexStatus::Invalid => "invalid (an interrupted build; rebuilt by create)",
+            _ => "missing",
+        };
+        shell.out(format_args!("  {state}: {} on {}", index.name, index.table))?;
     }
     if let Some(command) = indexes.create_command {
         shell.out(format_args!("  add them with: {command}"))?;

@@ -6,6 +6,7 @@ pub mod cleartokens;
 pub mod completions;
 pub mod createapplication;
 pub mod doctor;
+pub mod indexes;
 pub mod listapplications;
 pub mod manpages;
 pub mod metrics_file;

@@ -19,6 +19,7 @@ pub mod apply;
 mod batch;
 mod driver;
 mod error;
+pub mod indexes;
 pub mod inspect;
 mod lock;
 pub mod mysql;
@@ -38,6 +39,7 @@ use chrono::{DateTime, Utc};
 pub use self::apply::{ApplyTransaction, CascadeCounts, StoredApplication};
 pub use self::driver::Queries;
 pub use self::error::ErrorClass;
+pub use self::indexes::{CleanupIndex, DdlFlavor, IndexChange, IndexState, IndexStatus};
 pub use self::inspect::{LockProbe, RowEstimate};
 pub use self::new_application::{
     application_insert_plan, application_values, InsertError, NewApplication,
@@ -334,6 +336,28 @@ pub trait Store: Send + Sync {
     /// network.
     fn place(&self) -> Option<network::Place> {
         None
+    }
+
+    /// Runs one index build or drop (`oauthctl indexes`) as it is, outside any transaction and
+    /// without the statement bounds of ordinary exchanges: building an index on a large table
+    /// takes as long as it takes.
+    async fn run_index_ddl(&self, statement: &str) -> Result<()>;
+
+    /// The cleanup indexes oauthctl defines for this backend and tables, each present, INVALID
+    /// or missing ([`indexes`]). A missing table or column is a usage error.
+    async fn cleanup_indexes(&self) -> Result<Vec<IndexState>> {
+        indexes::states(self).await
+    }
+
+    /// Builds the missing cleanup indexes and rebuilds INVALID ones, online where the backend
+    /// can; idempotent.
+    async fn create_cleanup_indexes(&self) -> Result<Vec<(CleanupIndex, IndexChange)>> {
+        indexes::create(self).await
+    }
+
+    /// Drops the cleanup indexes (only oauthctl's, by name on their tables).
+    async fn drop_cleanup_indexes(&self) -> Result<Vec<(CleanupIndex, IndexChange)>> {
+        indexes::drop(self).await
     }
 
     /// `oauthctl apply`: opens its one transaction, having waited for any other apply of this

@@ -431,6 +431,13 @@ impl Store for PostgresStore {
         self.server.prepare_cleanup().await
     }
 
+    async fn run_index_ddl(&self, statement: &str) -> Result<()> {
+        // CONCURRENTLY waits for every transaction older than the build: no statement bound.
+        self.server
+            .run_long(&["SET statement_timeout = 0"], statement)
+            .await
+    }
+
     async fn delete_batch(&self, cutoffs: &Cutoffs, batch: BatchRequest) -> Result<BatchOutcome> {
         let what = format!("deleting a batch from {}", batch.step.table(&self.tables));
         let mut conn = self.server.acquire().await.context(what.clone())?;

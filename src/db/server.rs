@@ -192,6 +192,23 @@ impl<DB: Run> ServerPool<DB> {
     }
 }
 
+impl<DB: Run> ServerPool<DB> {
+    /// One long statement (an index build) on a connection of its own: `setup` (within the
+    /// network timeout) lifts the session's statement bound, then the statement runs without a
+    /// client deadline (the session's TCP keepalives still notice a dead peer). The connection
+    /// is closed afterwards rather than pooled, its session changed.
+    pub async fn run_long(&self, setup: &[&str], statement: &str) -> Result<()> {
+        let mut conn = self.acquire().await?;
+        self.place
+            .within(network::timeout(), "preparing the session", async {
+                Ok(apply::<DB, _>(&mut conn, setup).await?)
+            })
+            .await?;
+        DB::execute_text(&mut conn, statement).await?;
+        Ok(())
+    }
+}
+
 /// The pool's connection, lent out for one bounded exchange. It goes back to the pool only
 /// through [`Checkout::finish`] after an exchange that ended; dropped before (the exchange's
 /// future was given up: a deadline, an abort) or finished by a deadline that ran out, it is

@@ -170,6 +170,11 @@ impl Store for SqliteStore {
         Ok(Box::new(lock))
     }
 
+    async fn run_index_ddl(&self, statement: &str) -> Result<()> {
+        sqlx::query(statement).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn prepare_cleanup(&self) -> Result<()> {
         for pragma in [
             format!("PRAGMA busy_timeout = {}", CLEANUP_BUSY_TIMEOUT.as_millis()),

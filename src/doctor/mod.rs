@@ -13,7 +13,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cleartokens::report::Report;
-use crate::db::{LockProbe, RowEstimate, Store};
+use crate::db::{IndexStatus, LockProbe, RowEstimate, Store};
 use crate::error::Outcome;
 
 pub use self::schema::{expected_tables, ExpectedTable};
@@ -59,6 +59,8 @@ pub struct IndexFindings {
 pub struct IndexFinding {
     pub name: String,
     pub table: String,
+    /// `present`, `missing` or `invalid` (PostgreSQL: an interrupted build, unusable).
+    pub status: IndexStatus,
 }
 
 /// The command that adds the cleanup indexes.
@@ -98,7 +100,7 @@ pub struct Diagnosis {
     /// The database URL, password redacted.
     pub database: String,
     pub tables: Vec<TableFinding>,
-    /// `None` when a cleanup table is missing (there is nothing to index).
+    /// `None` when a table or a column the cleanup needs is missing (nothing to index).
     pub indexes: Option<IndexFindings>,
     pub cleanup_lock: LockProbe,
     /// The DOT release detected and the cleanup rules it implies (issue 11): `None` until
@@ -135,7 +137,7 @@ pub async fn diagnose(store: &dyn Store, database: String) -> Result<Diagnosis> 
     for expected in expected_tables(store.tables()) {
         tables.push(table_finding(store, &expected).await?);
     }
-    let indexes = if tables.iter().any(|t| !t.found) {
+    let indexes = if tables.iter().any(TableFinding::broken) {
         None
     } else {
         Some(index_findings(store).await?)
@@ -181,12 +183,21 @@ async fn table_finding(store: &dyn Store, expected: &ExpectedTable) -> Result<Ta
     })
 }
 
-/// The cleanup indexes as the store finds them.
+/// The cleanup indexes as the store finds them; an INVALID one (an interrupted PostgreSQL build)
+/// counts as missing: `indexes create` rebuilds it.
 async fn index_findings(store: &dyn Store) -> Result<IndexFindings> {
-    let _ = store;
-    // Extension point: filled from the `indexes` module's verb once it is merged.
-    let present: Vec<IndexFinding> = Vec::new();
-    let missing: Vec<IndexFinding> = Vec::new();
+    let (mut present, mut missing) = (Vec::new(), Vec::new());
+    for state in store.cleanup_indexes().await? {
+        let finding = IndexFinding {
+            name: state.index.name.to_string(),
+            table: state.index.table.clone(),
+            status: state.status,
+        };
+        match state.status {
+            IndexStatus::Present => present.push(finding),
+            IndexStatus::Invalid | IndexStatus::Missing => missing.push(finding),
+        }
+    }
     Ok(IndexFindings {
         create_command: (!missing.is_empty()).then_some(CREATE_INDEXES),
         present,
