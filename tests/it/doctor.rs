@@ -247,3 +247,19 @@ fn a_missing_sqlite_file_is_not_created() {
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+backend_test!(an_invalid_index_counts_as_missing, [Postgres], |backend| {
+    // What an interrupted CREATE INDEX CONCURRENTLY leaves: present in the catalogue, unusable.
+    let db = TestDb::migrated(backend, "docinvalid");
+    create_indexes(&db);
+    db.execute(
+        "UPDATE pg_index SET indisvalid = false \
+         WHERE indexrelid = 'oauthctl_grant_expires'::regclass",
+    );
+    let (exit, json) = doctor_json(&db, &[]);
+    assert_eq!(exit, INDEXES_MISSING, "{json}");
+    let missing = json["indexes"]["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{json}");
+    assert_eq!(missing[0]["name"], "oauthctl_grant_expires");
+    assert_eq!(missing[0]["status"], "invalid");
+});
