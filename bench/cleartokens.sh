@@ -5,8 +5,12 @@
 #   bench/cleartokens.sh BACKEND N MIX        BACKEND: sqlite | postgres | mysql
 #                                             N: tokens across the four token tables (e.g. 1000000)
 #                                             MIX: backlog (~60 % deletable) | steady (~1 % deletable)
-#   bench/cleartokens.sh --smoke [BACKEND]    N = 2000, both mixes, all three tools (< 1 min per
-#                                             backend); exit 1 unless all three leave the same rows
+#                                                  | quiet (steady's deletable rows, 10x its live rows)
+#   bench/cleartokens.sh --smoke [BACKEND]    backlog N = 2000 (floor, oauthctl, dot); steady N = 2000
+#                                             and quiet N = 20000 with every tool incl. the _idx ones and
+#                                             a 2 s write path (about 1 min per backend); exit 1 unless
+#                                             every tool leaves the same rows
+#   bench/cleanup_indexes.sh BACKEND          issue 10's comparison: steady 1M vs quiet 10M (see there)
 #
 # What it does:
 #   1. A fresh database gets DOT's schema from Django's `migrate` (tests/interop/project, the interop
@@ -20,6 +24,8 @@
 #        oauthctl  `$OAUTHCTL_BIN --database-url … cleartokens --format json` with OAUTHCTL_NOW, defaults
 #        floor     the same six steps as single unbatched SQL statements (bench/floor_sql.py) run by
 #                  the plain client: sqlite3 / psql / mariadb
+#        floor_idx, oauthctl_idx  the floor and oauthctl on a copy that got `oauthctl indexes create`
+#                  first (not timed; its build time and the indexes' size are reported)
 #        base      only when BENCH_TOOLS names it: exactly the oauthctl command (same flags, same
 #                  environment) with the binary $OAUTHCTL_BASE_BIN instead, e.g. a build of the
 #                  previous release or commit, to show what a change to oauthctl did to its timings
@@ -28,14 +34,22 @@
 #      for all tools; prints wall time (median of BENCH_REPEAT runs), peak RSS of the client process,
 #      the ratios to the floor and oauthctl's slowest batch (from its JSON summary); with base also
 #      base's slowest batch and oauthctl / base per pair (run i of each, back to back when the two
-#      are next to each other in BENCH_TOOLS), the median over the pairs.
+#      are next to each other in BENCH_TOOLS), the median over the pairs. Pages touched per run:
+#      PostgreSQL blks_hit + blks_read of the copy (pg_stat_database), MariaDB the server-wide
+#      Innodb_buffer_pool_read_requests (other sessions on the server count too), SQLite the bytes
+#      the process read through read()/pread() (rchar, bench/iocount.py) / page size (for DOT this
+#      includes Python's own imports, a few MB).
+#   4. With BENCH_WRITE_SECONDS > 0: the write path (bench/write_load.py): BENCH_WRITERS DOT-like
+#      issuers for BENCH_WRITE_SECONDS on a fresh copy without and then with the cleanup indexes,
+#      BENCH_REPEAT pairs; issuances/s (access + refresh + ID token each) and with/without per pair.
 #
 # Environment (all optional):
 #   OAUTHCTL_BIN   oauthctl binary (default: target/release/oauthctl of this checkout)
 #   OAUTHCTL_BASE_BIN  the second oauthctl binary, run as the tool `base` (no default; required when
 #                  BENCH_TOOLS names base), e.g. BENCH_TOOLS="floor base oauthctl dot"
-#   BENCH_TOOLS    tools to run, in this order, from floor, oauthctl, dot and base
-#                  (default: "floor oauthctl dot")
+#   BENCH_TOOLS    tools to run, in this order, from floor, oauthctl, dot, base, floor_idx and
+#                  oauthctl_idx (default: "floor oauthctl dot")
+#   BENCH_WRITE_SECONDS  the write path's length per run (default 0: not run); BENCH_WRITERS (8)
 #   BENCH_REPEAT   runs per tool, each on a fresh copy (default 1)
 #   BENCH_NOW      the frozen "now" (default 2026-11-26T20:00:00Z); BENCH_SEED (default 1)
 #   BENCH_RTE      REFRESH_TOKEN_EXPIRE_SECONDS (default 1209600 = 14 days)
@@ -58,17 +72,18 @@ repo="$(dirname "$here")"
 if [ "${1:-}" = "--smoke" ]; then
     shift
     rc=0
+    all="dot floor oauthctl floor_idx oauthctl_idx"
     for b in ${1:-sqlite postgres mysql}; do
-        for mix in backlog steady; do
-            BENCH_REPEAT=1 "$0" "$b" 2000 "$mix" || rc=1
-        done
+        BENCH_REPEAT=1 "$0" "$b" 2000 backlog || rc=1
+        BENCH_REPEAT=1 BENCH_TOOLS="$all" BENCH_WRITE_SECONDS=2 "$0" "$b" 2000 steady || rc=1
+        BENCH_REPEAT=1 BENCH_TOOLS="$all" BENCH_WRITE_SECONDS=2 "$0" "$b" 20000 quiet || rc=1
     done
     exit $rc
 fi
 
 backend="${1:-}"; n="${2:-}"; mix="${3:-}"
 case "$backend" in sqlite|postgres|mysql) ;; *) sed -n '2,12p' "$0" >&2; exit 2 ;; esac
-case "$mix" in backlog|steady) ;; *) sed -n '2,12p' "$0" >&2; exit 2 ;; esac
+case "$mix" in backlog|steady|quiet) ;; *) sed -n '2,12p' "$0" >&2; exit 2 ;; esac
 [[ "$n" =~ ^[0-9]+$ ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
 
 tools="${BENCH_TOOLS:-floor oauthctl dot}"
@@ -82,7 +97,7 @@ py="$idir/.venv/bin/python"
 bin="${OAUTHCTL_BIN:-$repo/target/release/oauthctl}"
 base_bin="${OAUTHCTL_BASE_BIN:-}"
 for tool in $tools; do
-    case "$tool" in floor|oauthctl|dot|base) ;; *) echo "cleartokens.sh: BENCH_TOOLS: unknown tool $tool" >&2; exit 2 ;; esac
+    case "$tool" in floor|oauthctl|dot|base|floor_idx|oauthctl_idx) ;; *) echo "cleartokens.sh: BENCH_TOOLS: unknown tool $tool" >&2; exit 2 ;; esac
 done
 
 if [ -x /usr/bin/time ]; then
@@ -93,7 +108,9 @@ else
 fi
 if [ ! -x "$py" ] && [ -x "$idir/setup_venv.sh" ]; then "$idir/setup_venv.sh"; fi
 [ -x "$py" ] || { echo "cleartokens.sh: $py missing (run tests/interop/setup_venv.sh)" >&2; exit 1; }
-if [[ " $tools " == *" oauthctl "* ]] && [ ! -x "$bin" ]; then
+write_seconds="${BENCH_WRITE_SECONDS:-0}"
+writers="${BENCH_WRITERS:-8}"
+if [[ " $tools " == *" oauthctl"* || " $tools " == *"_idx "* || "$write_seconds" != 0 ]] && [ ! -x "$bin" ]; then
     echo "cleartokens.sh: $bin missing: cargo build --release (or set OAUTHCTL_BIN)" >&2; exit 1
 fi
 if [[ " $tools " == *" base "* ]] && [ ! -x "$base_bin" ]; then
@@ -199,10 +216,21 @@ copy_of_snapshot() {  # fresh database $1 with the snapshot's rows
     "$py" "$here/dbtool.py" settle "$(url "$db")"
 }
 
+with_indexes() {  # database $1, file stem $2: `oauthctl indexes create`, its time and the indexes' size
+    local db="$1" stem="$2" t0 t1
+    t0=$(date +%s.%N)
+    "$bin" --database-url "$(url "$db")" indexes create >"$stem.build.out" 2>&1 \
+        || { echo "cleartokens.sh: indexes create failed on $db:" >&2; cat "$stem.build.out" >&2; return 1; }
+    t1=$(date +%s.%N)
+    echo "$t0 $t1" | awk '{printf "%.3f\n", $2 - $1}' >"$stem.build"
+    "$py" "$here/dbtool.py" indexsize "$(url "$db")" >"$stem.isize"
+    "$py" "$here/dbtool.py" settle "$(url "$db")"
+}
+
 run_tool() {  # tool, run index, database
     local tool="$1" i="$2" db="$3" out="$work/$1.$2"
     local cmd
-    case "$tool" in
+    case "${tool%_idx}" in
         dot) cmd=(env INTEROP_BACKEND="$backend" INTEROP_DB_NAME="$(django_name "$db")"
                   "$py" "$repo/tests/interop/dot_cleartokens.py" cleartokens --now "$now" --rte "$rte") ;;
         oauthctl|base)
@@ -218,28 +246,50 @@ run_tool() {  # tool, run index, database
             esac ;;
     esac
     local stdin=/dev/null
-    [ "$tool" = floor ] && stdin="$work/floor.sql"
+    [ "${tool%_idx}" = floor ] && stdin="$work/floor.sql"
+    local pages_before
+    pages_before="$("$py" "$here/dbtool.py" pages "$(url "$db")")"
     # DOT's settings come from the command line; keep the environment from changing either side
     env -u REFRESH_TOKEN_EXPIRE_SECONDS -u REFRESH_TOKEN_GRACE_PERIOD_SECONDS -u REFRESH_TOKEN_REUSE_PROTECTION \
         -u CLEAR_EXPIRED_TOKENS_BATCH_SIZE -u CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL \
+        python3 "$here/iocount.py" "$out.rchar" -- \
         "${timer[@]}" -o "$out.time" "${cmd[@]}" <"$stdin" >"$out.out" 2>"$out.err" || true
+    if [ "$backend" = postgres ]; then sleep 0.5; fi  # the tool's backends flush their statistics as they exit
+    echo $(( $("$py" "$here/dbtool.py" pages "$(url "$db")") - pages_before )) >"$out.pages"
 }
 
-printf '{"backend":"%s","mix":"%s","n":%s,"rte":%s,"now":"%s","repeat":%s,"tools":[%s],"versions":"%s","when":"%s","load":"%s"}\n' \
+printf '{"backend":"%s","mix":"%s","n":%s,"rte":%s,"now":"%s","repeat":%s,"tools":[%s],"versions":"%s","when":"%s","load":"%s","page_size":%s,"write_seconds":%s,"writers":%s}\n' \
     "$backend" "$mix" "$n" "$rte" "$now" "$repeat" "$(printf '"%s",' $tools | sed 's/,$//')" "$versions" \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(cut -d' ' -f1-3 /proc/loadavg)" >"$work/meta.json"
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
+    "$("$py" "$here/dbtool.py" pagesize "$(url "$snap")")" "$write_seconds" "$writers" >"$work/meta.json"
 
 # ---- 2. the timed runs
 for ((i = 0; i < repeat; i++)); do
     for tool in $tools; do
         db="${tag}_${tool}_$i"
         copy_of_snapshot "$db"
+        if [[ "$tool" == *_idx ]]; then with_indexes "$db" "$work/$tool.$i"; fi
         log "$backend $mix N=$n: $tool (run $((i + 1))/$repeat, load $(cut -d' ' -f1 /proc/loadavg))"
         run_tool "$tool" "$i" "$db"
         "$py" "$here/dbtool.py" checksum "$(url "$db")" >"$work/$tool.$i.sum"
         "$py" "$here/dbtool.py" drop "$(url "$db")"
     done
 done
+
+# ---- 4. the write path, without and with the indexes, back to back
+if [ "$write_seconds" != 0 ]; then
+    for ((i = 0; i < repeat; i++)); do
+        for variant in plain idx; do
+            db="${tag}_write_${variant}_$i"
+            copy_of_snapshot "$db"
+            if [ "$variant" = idx ]; then with_indexes "$db" "$work/write_$variant.$i"; fi
+            log "$backend $mix N=$n: write path $variant (run $((i + 1))/$repeat, $writers writers, ${write_seconds}s, load $(cut -d' ' -f1 /proc/loadavg))"
+            "$py" "$here/write_load.py" --database-url "$(url "$db")" --writers "$writers" \
+                --seconds "$write_seconds" --seed "$seed/$i" >"$work/write_$variant.$i.json" 2>"$work/write_$variant.$i.err" || true
+            "$py" "$here/dbtool.py" drop "$(url "$db")"
+        done
+    done
+fi
 
 # ---- 3. report
 set +e

@@ -7,6 +7,15 @@
   dbtool.py settle URL                    read every table once (warm cache), then PostgreSQL: CHECKPOINT;
                                           MySQL: FLUSH TABLES … FOR EXPORT (writes their dirty pages)
   dbtool.py checksum URL                  JSON: per table [rows, sum(id), sum of each FK column]
+  dbtool.py pages URL                     the page counter a run's "pages touched" is the delta of: PostgreSQL
+                                          blks_hit + blks_read of the database (pg_stat_database, read from
+                                          the postgres database so the read adds nothing); MariaDB/MySQL the
+                                          server-wide Innodb_buffer_pool_read_requests; SQLite: 0 (its figure
+                                          comes from bench/iocount.py)
+  dbtool.py pagesize URL                  the database's page size in bytes
+  dbtool.py indexsize URL                 bytes of the oauthctl_* indexes (PostgreSQL pg_relation_size;
+                                          MariaDB innodb_index_stats 'size' pages x page size; SQLite dbstat,
+                                          else 0)
   dbtool.py report WORKDIR                the result table of one bench/cleartokens.sh run (with the tool
                                           base: also oauthctl / base per pair of runs)
   dbtool.py markdown RESULTS.jsonl        Markdown rows from BENCH_RESULTS lines (base columns when a line
@@ -114,6 +123,60 @@ def checksum(url):
     return out
 
 
+def pages(url):
+    backend, p = parse_url(url)
+    if backend == "sqlite":
+        return 0
+    if backend == "postgres":
+        _, p, c = admin(url)
+        cur = c.cursor()
+        # a fresh snapshot of the statistics; the run's backends flushed theirs as they exited
+        cur.execute("SELECT pg_stat_clear_snapshot()")
+        cur.execute("SELECT blks_hit + blks_read FROM pg_stat_database WHERE datname = %s", (p["dbname"],))
+        n = cur.fetchone()[0]
+    else:
+        _, p, c = admin(url)
+        cur = c.cursor()
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_read_requests'")
+        n = cur.fetchone()[1]
+    c.close()
+    return int(n)
+
+
+def pagesize(url):
+    backend, c = connect(url)
+    cur = c.cursor()
+    if backend == "sqlite":
+        cur.execute("PRAGMA page_size")
+    elif backend == "postgres":
+        cur.execute("SELECT current_setting('block_size')::int")
+    else:
+        cur.execute("SELECT @@innodb_page_size")
+    n = int(cur.fetchone()[0])
+    c.close()
+    return n
+
+
+def indexsize(url):
+    backend, c = connect(url)
+    cur = c.cursor()
+    if backend == "postgres":
+        cur.execute("SELECT COALESCE(SUM(pg_relation_size(c.oid)), 0) FROM pg_class c "
+                    "WHERE c.relkind = 'i' AND c.relname LIKE 'oauthctl\\_%%' "
+                    "AND c.relnamespace = current_schema()::regnamespace")
+    elif backend == "mysql":
+        cur.execute("SELECT COALESCE(SUM(stat_value), 0) * @@innodb_page_size FROM mysql.innodb_index_stats "
+                    "WHERE database_name = DATABASE() AND index_name LIKE 'oauthctl\\_%%' AND stat_name = 'size'")
+    else:
+        try:
+            cur.execute("SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'oauthctl\\_%' ESCAPE '\\'")
+        except Exception:  # dbstat not compiled in
+            return 0
+    n = int(cur.fetchone()[0])
+    c.close()
+    return n
+
+
 # ------------------------------------------------------------------------------------------ report
 
 
@@ -151,6 +214,58 @@ def own_figures(work, meta, tool):
     return slowest, longest_lock
 
 
+PAGES_SOURCE = {
+    "postgres": "blks_hit + blks_read delta of the copy's database (pg_stat_database)",
+    "mysql": "Innodb_buffer_pool_read_requests delta, server-wide (other sessions count too)",
+    "sqlite": "bytes read via read()/pread() (rchar, bench/iocount.py) / page size; DOT's include Python's imports",
+}
+
+
+def pages_of(work, meta, tool, i):
+    """A run's pages touched, from the files run_tool left (None when missing)."""
+    try:
+        if meta["backend"] == "sqlite":
+            return int(open(os.path.join(work, f"{tool}.{i}.rchar")).read()) / meta.get("page_size", 4096)
+        return int(open(os.path.join(work, f"{tool}.{i}.pages")).read())
+    except (OSError, ValueError):
+        return None
+
+
+def index_builds(work, meta):
+    """(seconds, bytes) of every `oauthctl indexes create` the run made."""
+    out = []
+    for name in sorted(os.listdir(work)):
+        if name.endswith(".build"):
+            stem = os.path.join(work, name[: -len(".build")])
+            try:
+                out.append((float(open(stem + ".build").read()), int(open(stem + ".isize").read())))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def write_path(work, meta):
+    """The write path's issuances/s without (plain) and with (idx) the indexes, paired by run."""
+    if not meta.get("write_seconds"):
+        return None
+    runs = {"plain": {}, "idx": {}}
+    errors = 0
+    for variant in runs:
+        for i in range(meta["repeat"]):
+            try:
+                j = json.loads(open(os.path.join(work, f"write_{variant}.{i}.json")).read())
+            except (OSError, ValueError):
+                errors += 1
+                continue
+            runs[variant][i] = j["per_second"]
+            errors += j.get("errors", 0)
+    ratios = [runs["idx"][i] / runs["plain"][i] for i in runs["plain"] if i in runs["idx"] and runs["plain"][i]]
+    return {"plain": [runs["plain"][i] for i in sorted(runs["plain"])],
+            "idx": [runs["idx"][i] for i in sorted(runs["idx"])],
+            "ratios": ratios, "median_ratio": statistics.median(ratios) if ratios else float("nan"),
+            "errors": errors}
+
+
 def report(work):
     meta = json.load(open(os.path.join(work, "meta.json")))
     tools = meta["tools"]
@@ -163,7 +278,8 @@ def report(work):
                 continue
             secs, rss, status = parse_time(tf)
             ck = json.load(open(os.path.join(work, f"{tool}.{i}.sum")))
-            runs.append({"i": i, "secs": secs, "rss_mb": rss, "status": status, "checksum": ck})
+            runs.append({"i": i, "secs": secs, "rss_mb": rss, "status": status, "checksum": ck,
+                         "pages": pages_of(work, meta, tool, i)})
         res[tool] = runs
     ok = True
     lines = []
@@ -190,14 +306,29 @@ def report(work):
             f"{' = %.1f %%' % (100.0 * (total_before - total_after) / total_before) if total_after is not None else ''}),"
             f" RTE {meta['rte']}, now {meta['now']}, {meta['repeat']} run(s) each, median wall time")
     print(head)
-    print(f"  {'tool':9s} {'wall s':>8s} {'peak RSS MB':>12s} {'/ floor':>8s}   runs")
+    pages_med = {t: statistics.median(r["pages"] for r in res[t]) if res[t] and all(
+        r["pages"] is not None for r in res[t]) else None for t in tools}
+    print(f"  {'tool':12s} {'wall s':>8s} {'peak RSS MB':>12s} {'/ floor':>8s} {'pages':>11s}   runs")
     fl = med.get("floor")
     for t in tools:
         if med[t] is None:
             continue
         ratio = f"{med[t] / fl:7.2f}x" if fl else "      -"
         runs = " ".join(f"{r['secs']:.2f}" for r in res[t])
-        print(f"  {t:9s} {med[t]:8.2f} {rss[t]:12.1f} {ratio}   {runs}")
+        pg = f"{pages_med[t]:11.0f}" if pages_med[t] is not None else f"{'-':>11s}"
+        print(f"  {t:12s} {med[t]:8.2f} {rss[t]:12.1f} {ratio} {pg}   {runs}")
+    print(f"  pages: {PAGES_SOURCE[meta['backend']]}")
+    builds = index_builds(work, meta)
+    if builds:
+        print(f"  oauthctl indexes create: median {statistics.median(b[0] for b in builds):.2f} s, "
+              f"indexes {statistics.median(b[1] for b in builds) / 1048576:.1f} MiB "
+              f"({len(builds)} builds: {' '.join(f'{b[0]:.2f}' for b in builds)} s)")
+    writes = write_path(work, meta)
+    if writes:
+        print(f"  write path ({meta['writers']} writers, {meta['write_seconds']} s, issuances/s; one = access + refresh "
+              f"+ ID token): without indexes {writes['plain']}, with {writes['idx']}; with/without per pair: median "
+              f"{writes['median_ratio']:.3f} ({' '.join(f'{x:.3f}' for x in writes['ratios'])})"
+              f"{'; ERRORS ' + str(writes['errors']) if writes['errors'] else ''}")
     if slowest is not None:
         print(f"  oauthctl slowest batch: {slowest} s, longest lock hold: {longest_lock} s")
     if base_slowest is not None:
@@ -229,10 +360,13 @@ def report(work):
               "deleted": (total_before - total_after) if total_after is not None else None,
               "median_s": med, "peak_rss_mb": rss, "runs": {t: [r["secs"] for r in res[t]] for t in tools},
               "slowest_batch": slowest, "longest_lock": longest_lock, "paired_ratios": paired, "identical": ok, "versions": meta.get("versions"),
-              "when": meta.get("when"), "load_before": meta.get("load")}
+              "when": meta.get("when"), "load_before": meta.get("load"), "pages": pages_med,
+              "index_builds": builds, "write_path": writes, "load_after": open("/proc/loadavg").read().split()[:3]}
     if "base" in tools:
         result.update({"paired_ratios_base": paired_base, "slowest_batch_base": base_slowest,
                        "longest_lock_base": base_longest_lock})
+    if writes and (writes["errors"] or not writes["ratios"]):
+        ok = False
     with open(os.path.join(work, "result.json"), "w") as f:
         json.dump(result, f)
     return 0 if ok else 1
@@ -278,6 +412,12 @@ def main():
         settle(rest[0])
     elif cmd == "checksum":
         print(json.dumps(checksum(rest[0])))
+    elif cmd == "pages":
+        print(pages(rest[0]))
+    elif cmd == "pagesize":
+        print(pagesize(rest[0]))
+    elif cmd == "indexsize":
+        print(indexsize(rest[0]))
     elif cmd == "report":
         return report(rest[0])
     elif cmd == "markdown":

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fill a Django OAuth Toolkit 3.4.1 database with N generated tokens, for the cleartokens benchmark.
 
-  gen_tokens.py --database-url URL -n N --mix backlog|steady [--now RFC3339] [--seed S]
+  gen_tokens.py --database-url URL -n N --mix backlog|steady|quiet [--now RFC3339] [--seed S]
                 [--rte SECONDS] [--summary]
 
 URL is oauthctl's form: sqlite://PATH, postgres://USER@HOST:PORT/DB, mysql://USER@HOST:PORT/DB.
@@ -38,7 +38,10 @@ refresh and point (source_refresh_token_id) at their revoked predecessor RT.
   => deleted about 60 % (backlog) / 1 % (steady)
 
 Backlog: history of 120 days that nobody cleaned; steady: cleanup runs daily, so everything
-deletable became so within the last day. Deterministic for a given (--seed, -n, --mix, --now, --rte).
+deletable became so within the last day. Quiet: the steady mix's deletable rows with ten times its
+live rows (each deletable group a tenth of its steady share, the live groups scaled up to fill N),
+so quiet at 10 N holds the same deletable groups, row for row in number, as steady at N: the same
+work in a table ten times larger (about 0.1 % deletable). Deterministic for a given (--seed, -n, --mix, --now, --rte).
 """
 import argparse
 import datetime as _dt
@@ -82,6 +85,12 @@ MIXES = {
     "grant_valid": (7.0, 9.0),
     "revoked_linked": (1.0, 0.02),
 }
+# Quiet: a tenth of steady's deletable shares; the live shares fill the rest in steady's proportions.
+LIVE = ("at_valid", "live_fresh", "live_not_idle", "idt_valid", "grant_valid")
+_DELETABLE_QUIET = {g: s[1] / 10.0 for g, s in MIXES.items() if g not in LIVE}
+_LIVE_STEADY = sum(MIXES[g][1] for g in LIVE)
+QUIET = dict(_DELETABLE_QUIET, **{g: MIXES[g][1] * (100.0 - sum(_DELETABLE_QUIET.values())) / _LIVE_STEADY
+                                  for g in LIVE})
 P_IDT = 0.5  # share of RT-carrying ATs that also have an ID token
 ROWS_PER_GROUP = {"live_fresh": 2 + P_IDT, "live_not_idle": 2 + P_IDT, "idle": 2 + P_IDT, "revoked_linked": 2}
 
@@ -199,7 +208,6 @@ class Data:
 
 def build(n, mix, now, rte_s, seed):
     rnd = random.Random(f"{seed}/{mix}/{n}")
-    col = 0 if mix == "backlog" else 1
     window = 120 * DAY if mix == "backlog" else DAY  # how far back deletable rows go
     rte = rte_s * US
     d = Data()
@@ -209,7 +217,12 @@ def build(n, mix, now, rte_s, seed):
 
     counts = {}
     for g, shares in MIXES.items():
-        counts[g] = int(round(n * shares[col] / 100.0 / ROWS_PER_GROUP.get(g, 1)))
+        if mix == "quiet" and g not in LIVE:
+            # n / 10 with steady's share, not n with a tenth of it: the same float, the same count
+            share, of = shares[1], n / 10.0
+        else:
+            share, of = {"backlog": shares[0], "steady": shares[1]}.get(mix, QUIET[g]), n
+        counts[g] = int(round(of * share / 100.0 / ROWS_PER_GROUP.get(g, 1)))
     succ_candidates = []  # ATs that carry an RT: possible successors of a revoked RT
 
     def at_with_rt(expires):
@@ -526,7 +539,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", required=True)
     ap.add_argument("-n", type=int, default=0, help="number of tokens across the four token tables")
-    ap.add_argument("--mix", choices=["backlog", "steady"], default="backlog")
+    ap.add_argument("--mix", choices=["backlog", "steady", "quiet"], default="backlog")
     ap.add_argument("--now", default="2026-11-26T20:00:00Z", help="the instant the run will use (RFC 3339)")
     ap.add_argument("--seed", default="1")
     ap.add_argument("--rte", type=int, default=14 * 86400,
