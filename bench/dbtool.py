@@ -18,6 +18,8 @@
                                           else 0)
   dbtool.py report WORKDIR                the result table of one bench/cleartokens.sh run (with the tool
                                           base: also oauthctl / base per pair of runs)
+  dbtool.py compare RESULTS.jsonl         issue 10's targets from the last steady and quiet lines of one backend
+                                          (bench/cleanup_indexes.sh); exit 1 if the rows differ anywhere
   dbtool.py markdown RESULTS.jsonl        Markdown rows from BENCH_RESULTS lines (base columns when a line
                                           has base)
 """
@@ -372,6 +374,49 @@ def report(work):
     return 0 if ok else 1
 
 
+def compare(path):
+    """Steady at N vs quiet at 10 N (the last line of each in RESULTS), against issue 10's targets."""
+    results = [json.loads(line) for line in open(path) if line.strip()]
+    last = {r["mix"]: r for r in results}
+    if "steady" not in last or "quiet" not in last:
+        print("compare: needs a steady and a quiet result")
+        return 1
+    s, q = last["steady"], last["quiet"]
+    ms, mq, ps, pq = s["median_s"], q["median_s"], s.get("pages") or {}, q.get("pages") or {}
+
+    def ratio(a, b):
+        return a / b if a and b else float("nan")
+
+    rows = [
+        ("quiet / steady, oauthctl with indexes: time", ratio(mq.get("oauthctl_idx"), ms.get("oauthctl_idx")), "<= 1.5"),
+        ("quiet / steady, oauthctl with indexes: pages", ratio(pq.get("oauthctl_idx"), ps.get("oauthctl_idx")), "<= 1.5"),
+        ("quiet: no-index floor / oauthctl with indexes", ratio(mq.get("floor"), mq.get("oauthctl_idx")), ">= 10"),
+        ("quiet: oauthctl with indexes / floor with indexes", ratio(mq.get("oauthctl_idx"), mq.get("floor_idx")), "<= 1.2"),
+        ("quiet: oauthctl without indexes / floor without", ratio(mq.get("oauthctl"), mq.get("floor")), "(today)"),
+        ("quiet: DOT / oauthctl with indexes", ratio(mq.get("dot"), mq.get("oauthctl_idx")), ""),
+    ]
+    wq = q.get("write_path") or {}
+    if wq.get("ratios"):
+        rows.append(("quiet: write path with / without indexes (per pair)", wq["median_ratio"], ">= 0.9"))
+    print(f"{q['backend']}: steady N={s['n']:,} (deleted {s['deleted']:,}) vs quiet N={q['n']:,} (deleted {q['deleted']:,})")
+    for name, value, target in rows:
+        verdict = ""
+        if target.startswith("<="):
+            verdict = "met" if value <= float(target[2:]) else "NOT met"
+        elif target.startswith(">="):
+            verdict = "met" if value >= float(target[2:]) else "NOT met"
+        print(f"  {name:55s} {value:8.2f}   {target:8s} {verdict}")
+    slowest = max((r.get("slowest_batch") or 0) for r in (s, q))
+    rss = max((r["peak_rss_mb"].get(t) or 0) for r in (s, q) for t in ("oauthctl", "oauthctl_idx"))
+    print(f"  {'oauthctl slowest batch s':55s} {slowest:8.3f}   {'< 1':8s} {'met' if slowest < 1 else 'NOT met'}")
+    print(f"  {'oauthctl peak RSS MiB':55s} {rss:8.1f}   {'<= 32':8s} {'met' if rss <= 32 else 'NOT met'}")
+    same = all(r["identical"] for r in (s, q))
+    print(f"  {'same rows as DOT in every run':55s} {'yes' if same else 'NO':>8s}")
+    print(f"  load before/after: steady {s.get('load_before')} / {s.get('load_after')}, "
+          f"quiet {q.get('load_before')} / {q.get('load_after')}")
+    return 0 if same else 1
+
+
 def markdown(path):
     """BENCH_RESULTS lines -> one Markdown table row per run (for BENCHMARKS.md). When a line ran the
     tool base, the table gets base's column and oauthctl/base (ratio of the medians, then the median
@@ -420,6 +465,8 @@ def main():
         print(indexsize(rest[0]))
     elif cmd == "report":
         return report(rest[0])
+    elif cmd == "compare":
+        return compare(rest[0])
     elif cmd == "markdown":
         markdown(rest[0])
     else:

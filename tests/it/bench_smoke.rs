@@ -1,7 +1,10 @@
-//! Smoke run of the benchmark (`bench/cleartokens.sh --smoke BACKEND`): N = 2,000 tokens, both
-//! mixes, DOT's `cleartokens`, oauthctl and the single-statement floor on identical copies. It
-//! fails unless all three leave the same rows, so the benchmark itself cannot rot unnoticed.
-//! The real figures (N = 1,000,000) are in BENCHMARKS.md; they are never asserted here.
+//! Smoke run of the benchmark (`bench/cleartokens.sh --smoke BACKEND`): the backlog mix at N =
+//! 2,000 with DOT's `cleartokens`, oauthctl and the single-statement floor on identical copies,
+//! then issue 10's comparison at small N (`bench/cleanup_indexes.sh BACKEND --smoke`: steady 2,000
+//! vs quiet 20,000, the floor and oauthctl also with the cleanup indexes, pages touched, the index
+//! build and a 2 s write path). It fails unless every tool leaves the same rows, so the benchmark
+//! itself cannot rot unnoticed. The real figures are in BENCHMARKS.md; they are never asserted
+//! here.
 //!
 //! Needs the interop venv and the backend's server: without them it is not run, unless
 //! OAUTHCTL_TEST_REQUIRE_ALL=1 (see `support/availability.rs`).
