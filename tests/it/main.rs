@@ -20,6 +20,7 @@ mod cleartokens;
 mod createapplication;
 mod harness;
 mod hostile_input;
+mod indexes;
 mod interop;
 mod interop_cleartokens;
 mod observability;
