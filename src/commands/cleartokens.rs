@@ -77,6 +77,11 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Print the plan the database chooses for each step's candidate search (to see whether
+    /// the cleanup indexes of `oauthctl indexes` are used); change nothing
+    #[arg(long, conflicts_with = "dry_run")]
+    pub explain: bool,
+
     /// Output: DOT's log lines (text) or one JSON summary object (json)
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
@@ -147,6 +152,9 @@ impl Args {
 /// `oauthctl cleartokens`: exit 0 when every step is done, 4 when it stopped early; with
 /// `--metrics-file`, the file is written whatever the outcome.
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
+    if args.explain {
+        return explain(global, &args, shell).await;
+    }
     let Some(path) = args.metrics_path() else {
         return clean(global, &args, shell)
             .await
@@ -191,6 +199,57 @@ fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |since| since.as_secs_f64())
+}
+
+/// One step's plan, as `--explain --format json` lists it.
+#[derive(serde::Serialize)]
+struct ExplainedStep {
+    name: db::Step,
+    table: String,
+    /// Null when DOT does not run the step with these settings.
+    plan: Option<Vec<String>>,
+}
+
+/// `--explain`: each step's candidate search as its first batch runs it, explained by the
+/// database; no lock, nothing written.
+async fn explain(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<Outcome> {
+    let plan = Plan::resolve(&args.raw_plan())?;
+    let url = global.database_url()?;
+    let store = db::open(&url, global.tables.resolve()?, OpenMode::ExistingSqlite).await?;
+    let mut steps = Vec::new();
+    for step in db::Step::ALL {
+        let table = step.table(store.tables()).to_string();
+        db::require_table(store.as_ref(), &url, &table).await?;
+        let explained = if plan.cutoffs.runs(step) {
+            let limit = plan.settings.batch_size;
+            Some(store.explain_candidates(&plan.cutoffs, step, limit).await?)
+        } else {
+            None
+        };
+        steps.push(ExplainedStep {
+            name: step,
+            table,
+            plan: explained,
+        });
+    }
+    match args.format {
+        OutputFormat::Json => shell.json(&serde_json::json!({ "steps": steps }))?,
+        OutputFormat::Text => {
+            for step in &steps {
+                let name = report::step_name(step.name);
+                match &step.plan {
+                    None => shell.out(format_args!("{name} ({}): skipped", step.table))?,
+                    Some(lines) => {
+                        shell.out(format_args!("{name} ({}):", step.table))?;
+                        for line in lines {
+                            shell.out(format_args!("  {line}"))?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Outcome::Done)
 }
 
 /// One run: settings, database, steps, summary.

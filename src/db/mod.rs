@@ -241,6 +241,18 @@ pub struct BatchRequest {
     pub shape: BatchShape,
 }
 
+impl BatchRequest {
+    /// A step's first batch: a sweep from the start of the table.
+    pub fn first(step: Step, limit: u64) -> BatchRequest {
+        BatchRequest {
+            step,
+            after_id: i64::MIN,
+            limit,
+            shape: BatchShape::Sweep,
+        }
+    }
+}
+
 /// How a batch finds its rows. The cleanup loop picks one per batch from the last batch of the
 /// step ([`crate::cleartokens::batching::next_shape`]): a backlog runs in ranges, a steady-state run by keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -348,6 +360,15 @@ pub trait Store: Send + Sync {
     async fn cleanup_indexes(&self) -> Result<Vec<IndexState>> {
         indexes::states(self).await
     }
+
+    /// The plan the backend chooses for `step`'s candidate search as a run's first batch of the
+    /// step runs it (`cleartokens --explain`), as the backend's EXPLAIN prints it; reads only.
+    async fn explain_candidates(
+        &self,
+        cutoffs: &Cutoffs,
+        step: Step,
+        limit: u64,
+    ) -> Result<Vec<String>>;
 
     /// Builds the missing cleanup indexes and rebuilds INVALID ones, online where the backend
     /// can; idempotent.

@@ -458,6 +458,46 @@ impl Store for MySqlStore {
         Ok(Box::new(lock))
     }
 
+    async fn explain_candidates(
+        &self,
+        cutoffs: &Cutoffs,
+        step: Step,
+        limit: u64,
+    ) -> Result<Vec<String>> {
+        let mut sql = self.candidates_sql(cutoffs, BatchRequest::first(step, limit));
+        sql.text.insert_str(0, "EXPLAIN ");
+        let rows = self
+            .server
+            .place
+            .within(network::timeout(), "explaining a query", async {
+                Ok(MySql::query(&sql).fetch_all(self.pool()).await?)
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "explaining the candidate search of {}",
+                    step.table(&self.tables)
+                )
+            })?;
+        // One line per table read: its alias, access type, chosen index, estimated rows, notes.
+        rows.iter()
+            .map(|row| {
+                let text = |name: &str| -> Result<String> {
+                    let value: Option<String> = row.try_get(name)?;
+                    Ok(value.unwrap_or_else(|| "NULL".into()))
+                };
+                Ok(format!(
+                    "table={} type={} key={} rows={} extra={}",
+                    text("table")?,
+                    text("type")?,
+                    text("key")?,
+                    text("rows")?,
+                    text("Extra")?
+                ))
+            })
+            .collect()
+    }
+
     async fn run_index_ddl(&self, statement: &str) -> Result<()> {
         // An online build still takes a metadata lock at its start and end; waiting for it
         // behind a long transaction would queue the server's own statements behind ours, so

@@ -431,6 +431,39 @@ impl Store for PostgresStore {
         self.server.prepare_cleanup().await
     }
 
+    async fn explain_candidates(
+        &self,
+        cutoffs: &Cutoffs,
+        step: Step,
+        limit: u64,
+    ) -> Result<Vec<String>> {
+        // A sweep's candidate read, with the planner as free as the sweep leaves it.
+        let mut sql = Sql::new(Dialect::Postgres);
+        predicates::batch_candidates(
+            &mut sql,
+            &self.tables,
+            cutoffs,
+            BatchRequest::first(step, limit),
+        );
+        sql.text.insert_str(0, "EXPLAIN (COSTS OFF) ");
+        let rows = self
+            .server
+            .place
+            .within(network::timeout(), "explaining a query", async {
+                Ok(Postgres::query(&sql).fetch_all(self.pool()).await?)
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "explaining the candidate search of {}",
+                    step.table(&self.tables)
+                )
+            })?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>(0)?))
+            .collect()
+    }
+
     async fn run_index_ddl(&self, statement: &str) -> Result<()> {
         // CONCURRENTLY waits for every transaction older than the build: no statement bound.
         self.server

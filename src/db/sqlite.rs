@@ -170,6 +170,28 @@ impl Store for SqliteStore {
         Ok(Box::new(lock))
     }
 
+    async fn explain_candidates(
+        &self,
+        cutoffs: &Cutoffs,
+        step: Step,
+        limit: u64,
+    ) -> Result<Vec<String>> {
+        let mut sql = self.candidates_select(step, cutoffs, i64::MIN, limit);
+        sql.text.insert_str(0, "EXPLAIN QUERY PLAN ");
+        let rows = Sqlite::query(&sql)
+            .fetch_all(&self.pool)
+            .await
+            .with_context(|| {
+                format!(
+                    "explaining the candidate search of {}",
+                    step.table(&self.tables)
+                )
+            })?;
+        rows.iter()
+            .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, 3)?))
+            .collect()
+    }
+
     async fn run_index_ddl(&self, statement: &str) -> Result<()> {
         sqlx::query(statement).execute(&self.pool).await?;
         Ok(())
@@ -335,15 +357,45 @@ impl SqliteStore {
 
     /// The statement collecting the next candidates into the scratch table.
     fn candidates_sql(&self, step: Step, cutoffs: &Cutoffs, after_id: i64, limit: u64) -> Sql {
+        let mut sql = self.candidates_select(step, cutoffs, after_id, limit);
+        let into = format!(
+            "INSERT INTO temp.{} (\"id\") ",
+            Dialect::Sqlite.quote(BATCH_TABLE)
+        );
+        sql.text.insert_str(0, &into);
+        sql
+    }
+
+    /// The candidates' SELECT: the next `limit` ids after `after_id` meeting the condition.
+    fn candidates_select(&self, step: Step, cutoffs: &Cutoffs, after_id: i64, limit: u64) -> Sql {
+        let tables = &self.tables;
         let mut sql = Sql::new(Dialect::Sqlite);
-        sql.push("INSERT INTO temp.")
-            .ident(BATCH_TABLE)
-            .push(" (\"id\") SELECT t.\"id\" FROM ")
-            .ident(step.table(&self.tables))
-            .push(" t WHERE t.\"id\" > ")
-            .bind(Value::Int(Some(after_id)))
-            .push(" AND ");
-        predicates::step_condition(&mut sql, &self.tables, step, cutoffs);
+        if step == Step::ExpiredRefreshTokens && after_id == i64::MIN {
+            // Step 3's first batch, driven by the expired access tokens (`CROSS JOIN` fixes the
+            // order): SQLite never turns the EXISTS into a join, so the step would otherwise
+            // walk every refresh token by key and look up its access token, however few have
+            // expired. Later batches walk on from their cursor by key, so that a backlog does
+            // not read every expired access token again in each batch.
+            let (_, condition) =
+                predicates::refresh_token_condition_as_join(Dialect::Sqlite, tables, step, cutoffs);
+            sql.push("SELECT t.\"id\" FROM ")
+                .ident(&tables.access_token)
+                .push(" a CROSS JOIN ")
+                .ident(step.table(tables))
+                .push(" t ON t.\"access_token_id\" = a.\"id\" WHERE ");
+            // The condition first: its values are numbered from 1 and cannot be renumbered.
+            sql.text.push_str(&condition.text);
+            sql.binds.extend(condition.binds);
+            sql.push(" AND t.\"id\" > ")
+                .bind(Value::Int(Some(after_id)));
+        } else {
+            sql.push("SELECT t.\"id\" FROM ")
+                .ident(step.table(tables))
+                .push(" t WHERE t.\"id\" > ")
+                .bind(Value::Int(Some(after_id)))
+                .push(" AND ");
+            predicates::step_condition(&mut sql, tables, step, cutoffs);
+        }
         sql.push(&format!(" ORDER BY t.\"id\" LIMIT {limit}"));
         sql
     }

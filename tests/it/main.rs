@@ -21,6 +21,7 @@ mod createapplication;
 mod doctor;
 mod harness;
 mod hostile_input;
+mod indexes;
 mod interop;
 mod interop_cleartokens;
 mod observability;
