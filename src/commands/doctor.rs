@@ -10,9 +10,9 @@
 use anyhow::Result;
 
 use crate::cleartokens::report::{self, Format, Output};
-use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings};
+use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings, Source};
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::db::{self, IndexStatus, OpenMode, Store};
+use crate::db::{self, DotVersion, IndexStatus, OpenMode, Store};
 use crate::doctor::{self, Diagnosis, TableFinding, Verdict};
 use crate::error::Outcome;
 use crate::shell::Shell;
@@ -44,9 +44,30 @@ pub struct Args {
     /// For --deletable: as cleartokens' (DOT's REFRESH_TOKEN_REUSE_PROTECTION)
     #[arg(long)]
     pub reuse_protection: bool,
+
+    /// Whose cleanup rules to report and (with --deletable) count by, as cleartokens':
+    /// auto, 2.0, 2.3, 3.4.0 or 3.4.1 [env: OAUTHCTL_DOT_VERSION] [default: auto]
+    #[arg(long, value_name = "VERSION")]
+    pub dot_version: Option<String>,
 }
 
 impl Args {
+    /// `--dot-version`, else `OAUTHCTL_DOT_VERSION`, else auto, as cleartokens reads it.
+    fn dot_version(&self) -> Result<(DotVersion, &'static str)> {
+        let Some(raw) = pick(
+            self.dot_version.as_deref(),
+            "--dot-version",
+            "OAUTHCTL_DOT_VERSION",
+        ) else {
+            return Ok((DotVersion::Auto, "auto"));
+        };
+        let what = match raw.source {
+            Source::Flag(flag) => flag,
+            Source::Env(var) => var,
+        };
+        Ok((DotVersion::parse(&raw.value, what)?, what))
+    }
+
     /// The dry run's plan, from the flags and DOT's environment variables, as cleartokens reads
     /// them.
     fn dry_run_plan(&self) -> RawPlan {
@@ -83,12 +104,17 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
         .deletable
         .then(|| Plan::resolve(&args.dry_run_plan()))
         .transpose()?;
+    let dot_version = args.dot_version()?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
     let store = db::open(&url, tables, OpenMode::ReadOnly).await?;
-    let mut diagnosis = doctor::diagnose(store.as_ref(), url.redacted()).await?;
-    if let Some(plan) = &plan {
-        diagnosis.deletable = dry_run(store.as_ref(), plan, &diagnosis, &url, shell).await?;
+    let mut diagnosis = doctor::diagnose(store.as_ref(), url.redacted(), dot_version).await?;
+    for warning in &diagnosis.dot_release.warnings {
+        shell.warn(warning);
+    }
+    if let Some(mut plan) = plan {
+        plan.follow(diagnosis.dot_release.in_use.clone());
+        diagnosis.deletable = dry_run(store.as_ref(), &plan, &diagnosis, &url, shell).await?;
     }
     match args.format {
         OutputFormat::Json => shell.json(&diagnosis)?,
@@ -109,7 +135,7 @@ async fn dry_run(
         shell.note("doctor: no dry run: the cleanup's tables or columns are missing");
         return Ok(None);
     }
-    report::warn_settings(shell, &plan.settings);
+    report::warn_settings(shell, &plan.settings, plan.cutoffs.rules);
     // JSON format: the summary comes back to us instead of DOT's lines going to stdout.
     let output = Output {
         format: Format::Json,
@@ -123,6 +149,10 @@ fn print_text(d: &Diagnosis, shell: &Shell) -> Result<()> {
     shell.out(format_args!(
         "database: {} ({} {})",
         d.database, d.backend, d.server_version
+    ))?;
+    shell.out(format_args!(
+        "DOT release: {}",
+        d.dot_release.in_use.describe()
     ))?;
     shell.out("tables:")?;
     for table in &d.tables {

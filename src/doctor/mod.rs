@@ -1,6 +1,6 @@
 //! `oauthctl doctor`'s findings about a database, read-only: which of DOT's tables and columns
-//! exist, the cleanup indexes, catalogue row estimates, the cleartokens run lock, and what
-//! needs attention ([`Verdict`]). Rendering is the command's (`commands/doctor.rs`); all SQL is
+//! exist, the cleanup indexes, catalogue row estimates, the cleartokens run lock, the DOT release
+//! and cleanup rules, and what needs attention ([`Verdict`]). Rendering is the command's (`commands/doctor.rs`); all SQL is
 //! the store's.
 //!
 //! Nothing here writes: every figure comes from the catalogue or a lock probe, never from a
@@ -13,7 +13,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::cleartokens::report::Report;
-use crate::db::{IndexStatus, LockProbe, RowEstimate, Store};
+use crate::db::{DotVersion, IndexStatus, LockProbe, RowEstimate, RulesInUse, Store};
 use crate::error::Outcome;
 
 pub use self::schema::{expected_tables, ExpectedTable};
@@ -88,6 +88,19 @@ impl Verdict {
     }
 }
 
+/// The release and rules, as cleartokens would choose them (`--dot-version`, else auto).
+#[derive(Clone, Debug, Serialize)]
+pub struct DotRelease {
+    /// `rules`, `release`, `source` and (when a flag overrode the ledger) `detected`: the JSON
+    /// summary's `dot_rules`.
+    #[serde(flatten)]
+    pub in_use: RulesInUse,
+    /// The latest applied `oauth2_provider` migration; `None` without one.
+    pub migration: Option<String>,
+    /// What cleartokens would warn about the detection or the flag.
+    pub warnings: Vec<String>,
+}
+
 /// Everything doctor found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnosis {
@@ -103,9 +116,8 @@ pub struct Diagnosis {
     /// `None` when a table or a column the cleanup needs is missing (nothing to index).
     pub indexes: Option<IndexFindings>,
     pub cleanup_lock: LockProbe,
-    /// The DOT release detected and the cleanup rules it implies (issue 11): `None` until
-    /// release detection exists in this build.
-    pub dot_release: Option<serde_json::Value>,
+    /// The DOT release detected from `django_migrations` and the cleanup rules a run follows.
+    pub dot_release: DotRelease,
     /// The Django time-zone settings in use (issue 11): `None` until they exist in this build.
     pub time_zone: Option<serde_json::Value>,
     /// With `--deletable`: the dry run's summary, exactly as `cleartokens --dry-run --format
@@ -131,8 +143,19 @@ impl Diagnosis {
 }
 
 /// Reads everything but the dry run, which the caller adds when asked for.
-pub async fn diagnose(store: &dyn Store, database: String) -> Result<Diagnosis> {
+pub async fn diagnose(
+    store: &dyn Store,
+    database: String,
+    requested: (DotVersion, &'static str),
+) -> Result<Diagnosis> {
     let server_version = store.server_version().await?;
+    let detection = store.detect_dot_release().await?;
+    let (in_use, warnings) = RulesInUse::choose(requested.0, requested.1, &detection);
+    let dot_release = DotRelease {
+        in_use,
+        migration: detection.migration,
+        warnings,
+    };
     let mut tables = Vec::new();
     for expected in expected_tables(store.tables()) {
         tables.push(table_finding(store, &expected).await?);
@@ -154,7 +177,7 @@ pub async fn diagnose(store: &dyn Store, database: String) -> Result<Diagnosis> 
         tables,
         indexes,
         cleanup_lock,
-        dot_release: None,
+        dot_release,
         time_zone: None,
         deletable: None,
     })

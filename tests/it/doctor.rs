@@ -263,3 +263,32 @@ backend_test!(an_invalid_index_counts_as_missing, [Postgres], |backend| {
     assert_eq!(missing[0]["name"], "oauthctl_grant_expires");
     assert_eq!(missing[0]["status"], "invalid");
 });
+
+backend_test!(reports_the_detected_dot_release, |backend| {
+    let db = TestDb::migrated(backend, "docrelease");
+    let (_, json) = doctor_json(&db, &[]);
+    assert_eq!(json["dot_release"]["rules"], "3.4.1", "{json}");
+    assert_eq!(json["dot_release"]["source"], "no django_migrations table");
+    assert!(json["dot_release"]["migration"].is_null());
+
+    // A DOT 3.3 database, as Django's ledger records it.
+    db.execute(
+        "CREATE TABLE django_migrations (id INTEGER PRIMARY KEY, app VARCHAR(255) NOT NULL, \
+         name VARCHAR(255) NOT NULL, applied VARCHAR(40))",
+    );
+    db.execute(
+        "INSERT INTO django_migrations (id, app, name, applied) VALUES \
+         (1, 'oauth2_provider', '0013_alter_application_authorization_grant_type_device', ''), \
+         (2, 'oauth2_provider', '0014_alter_accesstoken_options', '')",
+    );
+    let (_, json) = doctor_json(&db, &[]);
+    let release = &json["dot_release"];
+    assert_eq!(release["rules"], "2.3", "{json}");
+    assert_eq!(release["release"], "3.3");
+    assert_eq!(release["migration"], "0014_alter_accesstoken_options");
+    let text = stdout(&db.run(&["doctor"]));
+    assert!(
+        text.contains("DOT release: DOT 3.3 cleanup rules"),
+        "{text}"
+    );
+});
