@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::commands;
 use crate::db::{self, default_table};
+use crate::django::timezone::{RawTimeSettings, TimeSettings};
 use crate::logging::LogFormat;
 
 #[derive(Parser, Debug)]
@@ -69,6 +70,46 @@ pub struct GlobalArgs {
         allow_hyphen_values = true
     )]
     pub network_timeout: Option<String>,
+
+    /// Django's time-zone settings: how the deployment's Django stores and compares times.
+    #[command(flatten)]
+    pub time: TimeArgs,
+}
+
+/// Django's `USE_TZ`, `TIME_ZONE` and the per-database `TIME_ZONE` (README, "Time zones").
+#[derive(Args, Debug, Clone)]
+pub struct TimeArgs {
+    /// Django's USE_TZ: true (default) stores instants (UTC, or the database zone); false stores
+    /// naive local time in --time-zone
+    #[arg(
+        long,
+        global = true,
+        value_name = "true|false",
+        env = "USE_TZ",
+        allow_hyphen_values = true
+    )]
+    pub use_tz: Option<String>,
+
+    /// Django's TIME_ZONE (IANA name, default UTC): the local time of USE_TZ = False
+    #[arg(
+        long,
+        global = true,
+        value_name = "ZONE",
+        env = "TIME_ZONE",
+        allow_hyphen_values = true
+    )]
+    pub time_zone: Option<String>,
+
+    /// The database's own TIME_ZONE (DATABASES[...]["TIME_ZONE"]), USE_TZ = True only: SQLite and
+    /// MySQL store naive time in this zone
+    #[arg(
+        long,
+        global = true,
+        value_name = "ZONE",
+        env = "DATABASE_TIME_ZONE",
+        allow_hyphen_values = true
+    )]
+    pub database_time_zone: Option<String>,
 }
 
 /// `--*-table`: DOT's table names, overridable for swapped models (and Django's user table).
@@ -134,6 +175,15 @@ impl GlobalArgs {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,
         }
+    }
+
+    /// Django's time settings, checked (an empty variable counts as unset).
+    pub fn time_settings(&self) -> anyhow::Result<TimeSettings> {
+        TimeSettings::resolve(&RawTimeSettings {
+            use_tz: self.time.use_tz.clone(),
+            time_zone: self.time.time_zone.clone(),
+            database_time_zone: self.time.database_time_zone.clone(),
+        })
     }
 
     /// `--network-timeout` (an empty variable counts as unset).

@@ -28,6 +28,8 @@ pub use error::{exit, Failure, Outcome};
 pub async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let shell = shell::Shell::with_log_format(cli.global.log_format());
     db::network::configure(cli.global.network_timeout()?);
+    // Checked here so that a setting Django refuses stops every command before it starts.
+    cli.global.time_settings()?;
     match cli.command {
         cli::Command::Migrate(args) => commands::migrate::run(&cli.global, args, &shell).await,
         cli::Command::Createapplication(args) => {

@@ -14,8 +14,14 @@ use sha2::Sha256;
 pub const ARGON2_MEMORY_KIB: u32 = 102_400;
 pub const ARGON2_TIME_COST: u32 = 2;
 pub const ARGON2_PARALLELISM: u32 = 8;
-/// Django 5.2 LTS's PBKDF2 iteration count; any count verifies on every Django version.
+/// Django 5.2 LTS's PBKDF2 iteration count, the default of `--pbkdf2-iterations`. Each Django
+/// release raises it (4.2: 600,000; 5.0: 720,000; 5.1: 870,000; 5.2: 1,000,000); any count
+/// verifies on every Django, but one below the deployment's is re-hashed on the next login-style
+/// check (`must_update`), so the setting lets the hash cost what the deployment's Django makes.
 pub const PBKDF2_ITERATIONS: u32 = 1_000_000;
+/// `--pbkdf2-iterations` bounds: no Django since 2.0 used fewer than 100,000 (its count then),
+/// and 100,000,000 already takes about a minute per hash.
+pub const PBKDF2_ITERATIONS_RANGE: std::ops::RangeInclusive<u32> = 100_000..=100_000_000;
 
 /// Algorithm names of the hashers in Django's default `PASSWORD_HASHERS`: a secret starting with
 /// one of these and a `$` is treated by DOT as already hashed and stored as given.
@@ -48,7 +54,26 @@ pub fn new_salt() -> String {
     super::credentials::random_string(22)
 }
 
-pub fn make_password(secret: &str, hasher: Hasher) -> Result<String> {
+/// `--pbkdf2-iterations` (or its variable): a whole number in [`PBKDF2_ITERATIONS_RANGE`];
+/// `None` or empty gives Django 5.2's count. `source` names the option for the message.
+pub fn pbkdf2_iterations(text: Option<&str>, source: &str) -> Result<u32> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(PBKDF2_ITERATIONS);
+    };
+    match text.replace('_', "").parse::<u32>() {
+        Ok(n) if PBKDF2_ITERATIONS_RANGE.contains(&n) => Ok(n),
+        _ => bail!(crate::error::Failure::Usage(format!(
+            "{source} must be a whole number from {} to {}, such as 600000 for Django 4.2: got {}",
+            PBKDF2_ITERATIONS_RANGE.start(),
+            PBKDF2_ITERATIONS_RANGE.end(),
+            crate::django::repr::repr_str(text)
+        ))),
+    }
+}
+
+/// Django's `make_password(secret)` with this hasher; `pbkdf2_iterations` is the deployment's
+/// PBKDF2 count (unused by Argon2).
+pub fn make_password(secret: &str, hasher: Hasher, pbkdf2_iterations: u32) -> Result<String> {
     let salt = new_salt();
     match hasher {
         Hasher::Argon2 => argon2_hash(
@@ -58,7 +83,7 @@ pub fn make_password(secret: &str, hasher: Hasher) -> Result<String> {
             ARGON2_TIME_COST,
             ARGON2_PARALLELISM,
         ),
-        Hasher::Pbkdf2Sha256 => Ok(pbkdf2_sha256_hash(secret, &salt, PBKDF2_ITERATIONS)),
+        Hasher::Pbkdf2Sha256 => Ok(pbkdf2_sha256_hash(secret, &salt, pbkdf2_iterations)),
     }
 }
 
@@ -207,19 +232,41 @@ mod tests {
 
     #[test]
     fn make_password_round_trips_with_fresh_salts() {
-        let a = make_password("s3cret", Hasher::Pbkdf2Sha256).unwrap();
-        let b = make_password("s3cret", Hasher::Pbkdf2Sha256).unwrap();
+        let a = make_password("s3cret", Hasher::Pbkdf2Sha256, PBKDF2_ITERATIONS).unwrap();
+        let b = make_password("s3cret", Hasher::Pbkdf2Sha256, PBKDF2_ITERATIONS).unwrap();
         assert_ne!(a, b, "salts must differ");
         assert!(a.starts_with("pbkdf2_sha256$1000000$"));
         assert_eq!(a.len(), 89);
         assert!(check_password("s3cret", &a).unwrap());
         assert!(!check_password("s3creT", &a).unwrap());
 
-        let h = make_password("s3cret", Hasher::Argon2).unwrap();
+        let h = make_password("s3cret", Hasher::Argon2, PBKDF2_ITERATIONS).unwrap();
         assert!(h.starts_with("argon2$argon2id$v=19$m=102400,t=2,p=8$"));
         assert_eq!(h.len(), 112);
         assert!(check_password("s3cret", &h).unwrap());
         assert!(!check_password("other", &h).unwrap());
+    }
+
+    #[test]
+    fn pbkdf2_hashes_carry_and_verify_with_the_chosen_count() {
+        let h = make_password("s3cret", Hasher::Pbkdf2Sha256, 600_000).unwrap();
+        assert!(h.starts_with("pbkdf2_sha256$600000$"), "{h}");
+        assert!(check_password("s3cret", &h).unwrap());
+        assert!(!check_password("s3creT", &h).unwrap());
+    }
+
+    #[test]
+    fn pbkdf2_iterations_are_checked() {
+        let parse = |t| pbkdf2_iterations(t, "--pbkdf2-iterations");
+        assert_eq!(parse(None).unwrap(), 1_000_000);
+        assert_eq!(parse(Some(" ")).unwrap(), 1_000_000);
+        assert_eq!(parse(Some("600000")).unwrap(), 600_000);
+        assert_eq!(parse(Some("870_000")).unwrap(), 870_000);
+        assert_eq!(parse(Some("100000000")).unwrap(), 100_000_000);
+        for bad in ["99999", "100000001", "-1", "1e6", "abc", "0"] {
+            let e = parse(Some(bad)).unwrap_err().to_string();
+            assert!(e.starts_with("--pbkdf2-iterations must be"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -28,9 +28,11 @@ pub struct Request {
     pub secret_generated: bool,
     pub skip_authorization: bool,
     pub hasher: Hasher,
+    /// The deployment's PBKDF2 iteration count (`--pbkdf2-iterations`).
+    pub pbkdf2_iterations: u32,
     pub policy: Policy,
     /// "Now", for `created` and `updated`.
-    pub created: chrono::DateTime<chrono::Utc>,
+    pub created: crate::django::timezone::DjangoTime,
 }
 
 /// The application as inserted.
@@ -92,7 +94,11 @@ fn row_to_insert(request: &Request) -> Result<NewApplication> {
     let candidate = &request.candidate;
     let client_secret =
         if candidate.hash_client_secret && !hashing::is_django_hash(&candidate.client_secret) {
-            hashing::make_password(&candidate.client_secret, request.hasher)?
+            hashing::make_password(
+                &candidate.client_secret,
+                request.hasher,
+                request.pbkdf2_iterations,
+            )?
         } else {
             candidate.client_secret.clone()
         };

@@ -15,8 +15,8 @@
 pub mod manifest;
 pub mod plan;
 
+use crate::django::timezone::DjangoTime;
 use anyhow::{bail, Result};
-use chrono::{DateTime, Utc};
 
 pub use self::manifest::{Entry, UserSpec};
 pub use self::plan::{Action, FieldChange};
@@ -34,9 +34,11 @@ pub struct Options {
     pub write: bool,
     /// For secrets written now, unless an entry names its own.
     pub hasher: Hasher,
+    /// The deployment's PBKDF2 iteration count (`--pbkdf2-iterations`).
+    pub pbkdf2_iterations: u32,
     pub policy: Policy,
     /// `created` of new rows and `updated` of changed ones.
-    pub now: DateTime<Utc>,
+    pub now: DjangoTime,
 }
 
 /// What an apply did (or, without `write`, would do), in manifest order, then the deletions.
@@ -121,6 +123,7 @@ fn plan_all(
                 user_id: user.id,
                 generated_secret,
                 hasher: entry.hasher.unwrap_or(options.hasher),
+                pbkdf2_iterations: options.pbkdf2_iterations,
             },
             options.now,
         )?);

@@ -5,8 +5,8 @@
 //! Planning only reads; it is a pure function of the manifest, the stored rows and "now", so a
 //! `--dry-run` shows what a real run would do.
 
+use crate::django::timezone::DjangoTime;
 use anyhow::Result;
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value as Json};
 
 use super::manifest::Entry;
@@ -81,10 +81,11 @@ pub struct Resolved<'a> {
     pub generated_secret: Option<String>,
     /// The hasher for a secret written now.
     pub hasher: Hasher,
+    pub pbkdf2_iterations: u32,
 }
 
 /// The action for one entry.
-pub fn plan_entry(resolved: Resolved<'_>, now: DateTime<Utc>) -> Result<Action> {
+pub fn plan_entry(resolved: Resolved<'_>, now: DjangoTime) -> Result<Action> {
     match resolved.stored {
         None => create(&resolved, now).map(|c| Action::Create(Box::new(c))),
         Some(stored) => {
@@ -113,9 +114,9 @@ pub fn prunes(stored: &[StoredApplication], entries: &[Entry]) -> Vec<Action> {
 }
 
 /// The secret as DOT's `save()` stores it: hashed unless hashing is off or it already is a hash.
-pub fn stored_secret(secret: &str, hash: bool, hasher: Hasher) -> Result<String> {
+pub fn stored_secret(secret: &str, hash: bool, resolved: &Resolved<'_>) -> Result<String> {
     if hash && !hashing::is_django_hash(secret) {
-        hashing::make_password(secret, hasher)
+        hashing::make_password(secret, resolved.hasher, resolved.pbkdf2_iterations)
     } else {
         Ok(secret.to_string())
     }
@@ -125,7 +126,7 @@ fn joined(list: &[String]) -> String {
     list.join(" ")
 }
 
-fn create(resolved: &Resolved<'_>, now: DateTime<Utc>) -> Result<Creation> {
+fn create(resolved: &Resolved<'_>, now: DjangoTime) -> Result<Creation> {
     let entry = resolved.entry;
     let plaintext = entry
         .secret
@@ -139,7 +140,7 @@ fn create(resolved: &Resolved<'_>, now: DateTime<Utc>) -> Result<Creation> {
         post_logout_redirect_uris: joined(&entry.post_logout_redirect_uris),
         client_type: entry.client_type.clone(),
         authorization_grant_type: entry.authorization_grant_type.clone(),
-        client_secret: stored_secret(&plaintext, entry.hash_client_secret, resolved.hasher)?,
+        client_secret: stored_secret(&plaintext, entry.hash_client_secret, resolved)?,
         hash_client_secret: entry.hash_client_secret,
         name: entry.name.clone(),
         skip_authorization: entry.skip_authorization,
@@ -155,11 +156,7 @@ fn create(resolved: &Resolved<'_>, now: DateTime<Utc>) -> Result<Creation> {
 
 /// Compares field by field; lists are equal when their whitespace-separated items are (a row
 /// saved by Django's admin may separate them with newlines).
-fn update(
-    resolved: &Resolved<'_>,
-    stored: &StoredApplication,
-    now: DateTime<Utc>,
-) -> Result<Update> {
+fn update(resolved: &Resolved<'_>, stored: &StoredApplication, now: DjangoTime) -> Result<Update> {
     let entry = resolved.entry;
     let mut changes = Vec::new();
     let mut writes = Vec::new();
@@ -260,7 +257,7 @@ fn rotated_secret(resolved: &Resolved<'_>, stored: &StoredApplication) -> Result
     if matches_stored(secret, entry.hash_client_secret, stored) {
         return Ok(None);
     }
-    stored_secret(secret, entry.hash_client_secret, resolved.hasher).map(Some)
+    stored_secret(secret, entry.hash_client_secret, resolved).map(Some)
 }
 
 /// Whether `secret` is what the row holds: verified against the stored hash when hashing stays
@@ -326,8 +323,9 @@ mod tests {
                 user_id: None,
                 generated_secret: None,
                 hasher: Hasher::Pbkdf2Sha256,
+                pbkdf2_iterations: 100_000,
             },
-            Utc::now(),
+            chrono::Utc::now().into(),
         )
         .unwrap()
     }

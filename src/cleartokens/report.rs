@@ -7,12 +7,13 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde::Serialize;
 use tokio::time::Instant;
 
 use super::settings::{Plan, Settings};
 use crate::db::{BatchOutcome, Cutoffs, Rules, RulesInUse, Step};
+use crate::django::timezone::DjangoTime;
 use crate::shell::Shell;
 
 /// DOT's warning when refresh tokens never age-expire (3.4.1, `cleartokens.py`; docs/compatibility.md#warning-and-log-lines).
@@ -151,13 +152,13 @@ impl Report {
             .dry_run
             .then(|| steps.iter().filter_map(|s| s.would_delete).sum());
         Report {
-            now: rfc3339(cutoffs.now),
+            now: cutoffs.now.display(),
             dry_run: plan.dry_run,
             dot_rules: plan.dot_rules.clone(),
             cutoffs: CutoffReport {
-                refresh_revoked_at: cutoffs.refresh_revoked_at.map(rfc3339),
-                refresh_expire_at: cutoffs.refresh_expire_at.map(rfc3339),
-                expires_before: rfc3339(cutoffs.now),
+                refresh_revoked_at: cutoffs.refresh_revoked_at.map(DjangoTime::display),
+                refresh_expire_at: cutoffs.refresh_expire_at.map(DjangoTime::display),
+                expires_before: cutoffs.now.display(),
             },
             settings: settings_report(plan),
             steps,
@@ -184,10 +185,6 @@ fn settings_report(plan: &Plan) -> SettingsReport {
         max_duration_seconds: plan.max_duration.map(round_seconds),
         lock_budget_seconds: plan.lock_budget.map(round_seconds),
     }
-}
-
-fn rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn seconds(delta: TimeDelta) -> f64 {
@@ -229,7 +226,7 @@ pub fn dot_line(rules: Rules, step: Step, report: &StepReport) -> Option<String>
 /// release lacks the step).
 fn dry_run_line(step: Step, report: &StepReport, cutoffs: &Cutoffs) -> Option<String> {
     let n = report.would_delete.unwrap_or(0);
-    let cut = |at: Option<DateTime<Utc>>| at.map(rfc3339).unwrap_or_default();
+    let cut = |at: Option<DjangoTime>| at.map(DjangoTime::display).unwrap_or_default();
     let rules = cutoffs.rules;
     let old = !rules.reads_revocation_settings();
     let revoked = rules.revoked_boundary().symbol();
@@ -264,15 +261,15 @@ fn dry_run_line(step: Step, report: &StepReport, cutoffs: &Cutoffs) -> Option<St
         ),
         (Step::ExpiredAccessTokens, _) => format!(
             "{n} Expired access tokens would be deleted (expires < {}, no refresh token left)",
-            rfc3339(cutoffs.now)
+            cutoffs.now.display()
         ),
         (Step::ExpiredIdTokens, _) => format!(
             "{n} Expired ID tokens would be deleted (expires < {}, no access token left)",
-            rfc3339(cutoffs.now)
+            cutoffs.now.display()
         ),
         (Step::ExpiredGrants, _) => format!(
             "{n} Expired grant tokens would be deleted (expires < {})",
-            rfc3339(cutoffs.now)
+            cutoffs.now.display()
         ),
     })
 }
@@ -350,7 +347,7 @@ impl<'a> Reporter<'a> {
         if self.dry_run && self.output.format == Format::Text {
             self.shell.out(format_args!(
                 "Dry run: nothing is deleted. now = {}; {}",
-                rfc3339(cutoffs.now),
+                cutoffs.now.display(),
                 dot_rules.describe()
             ))?;
         }

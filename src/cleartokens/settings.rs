@@ -8,11 +8,12 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use chrono::TimeDelta;
 
 use crate::db::{Cutoffs, RulesInUse};
 use crate::django::repr::repr_str;
 use crate::django::settings::parse_bool;
+use crate::django::timezone::{DjangoTime, TimeSettings};
 use crate::error::Failure;
 
 /// DOT's default `CLEAR_EXPIRED_TOKENS_BATCH_SIZE`.
@@ -247,9 +248,9 @@ impl Settings {
 
     /// DOT's `clear_expired()` set-up: the cutoffs from one "now". A cutoff before year 1 is
     /// Python's "date value out of range": a usage error naming the setting.
-    pub fn cutoffs(&self, now: DateTime<Utc>) -> Result<Cutoffs> {
-        fn minus(now: DateTime<Utc>, delta: TimeDelta, setting: &str) -> Result<DateTime<Utc>> {
-            match now.checked_sub_signed(delta) {
+    pub fn cutoffs(&self, now: DjangoTime) -> Result<Cutoffs> {
+        fn minus(now: DjangoTime, delta: TimeDelta, setting: &str) -> Result<DjangoTime> {
+            match now.checked_sub(delta) {
                 Some(cut) if cut.year() >= 1 => Ok(cut),
                 _ => bail!(Failure::Usage(format!(
                     "{setting} is too large: now minus {} s is before year 1 (date value out of range)",
@@ -354,6 +355,8 @@ pub struct RawPlan {
     /// `--lock-budget` (or `OAUTHCTL_LOCK_BUDGET`), in seconds.
     pub lock_budget: String,
     pub dry_run: bool,
+    /// Django's time settings (checked with the global options): what "now" is to DOT.
+    pub time: TimeSettings,
 }
 
 /// A checked run: validated settings, the cutoffs of this run's "now", and the run's limits.
@@ -384,7 +387,7 @@ impl Plan {
         let settings = Settings::resolve(&raw.settings)?;
         let max_duration = max_duration(raw.max_duration.as_deref())?;
         let lock_budget = lock_budget(&raw.lock_budget)?;
-        let now = crate::django::clock::now()?;
+        let now = raw.time.django_now(crate::django::clock::now()?);
         let cutoffs = settings.cutoffs(now)?;
         Ok(Plan {
             settings,
@@ -576,7 +579,10 @@ mod tests {
 
     #[test]
     fn cutoffs_follow_clear_expired_setup() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 20, 0, 0).unwrap();
+        let now: DjangoTime = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 26, 20, 0, 0)
+            .unwrap()
+            .into();
         let settings = |expire: Option<i64>, grace: i64, reuse: bool| Settings {
             refresh_token_expire: expire.map(TimeDelta::seconds),
             refresh_token_grace_period: TimeDelta::seconds(grace),

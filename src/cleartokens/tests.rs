@@ -320,7 +320,8 @@ impl CleanupLock for FakeLock {
 
 /// A plan with DOT's defaults but `batch_size`; step 3 is skipped (no expiry), the rest run.
 fn plan(batch_size: u64) -> Plan {
-    let now = Utc.with_ymd_and_hms(2026, 11, 26, 20, 0, 0).unwrap();
+    let now: crate::django::timezone::DjangoTime =
+        Utc.with_ymd_and_hms(2026, 11, 26, 20, 0, 0).unwrap().into();
     Plan {
         settings: Settings {
             refresh_token_expire: None,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value as Json};
 
 use super::createapplication::HasherChoice;
-use crate::application::Policy;
+use crate::application::{hashing, Policy};
 use crate::apply::{self, Action, FieldChange, Options, Report};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, CascadeCounts, OpenMode};
@@ -38,6 +38,16 @@ pub struct Args {
     /// How to hash secrets written now, unless an entry names its own `hasher`
     #[arg(long, value_enum, env = "OAUTHCTL_HASHER", default_value = "argon2")]
     pub hasher: HasherChoice,
+
+    /// PBKDF2 iterations of a pbkdf2_sha256 hash: the deployment's Django's count (4.2: 600000,
+    /// 5.0: 720000, 5.1: 870000, 5.2: 1000000); default 1000000
+    #[arg(
+        long,
+        value_name = "N",
+        env = "OAUTHCTL_PBKDF2_ITERATIONS",
+        allow_hyphen_values = true
+    )]
+    pub pbkdf2_iterations: Option<String>,
 
     /// Output format
     #[arg(long, value_enum, default_value = "text")]
@@ -68,14 +78,19 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
     let entries = read_manifest(&args.file)?;
+    let time = global.time_settings()?;
     let options = Options {
         prune: args.prune,
         write: !args.dry_run && !args.check,
         hasher: args.hasher.into(),
+        pbkdf2_iterations: hashing::pbkdf2_iterations(
+            args.pbkdf2_iterations.as_deref(),
+            "--pbkdf2-iterations",
+        )?,
         policy: policy(&args),
-        now: clock::now()?,
+        now: time.django_now(clock::now()?),
     };
-    let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
+    let store = db::open_with(&url, tables, OpenMode::CreateSqlite, &time).await?;
     let report = apply::apply(store.as_ref(), &url, entries, options).await?;
     print_report(&report, args.format, shell)?;
     Ok(if args.check && report.has_changes() {

@@ -136,6 +136,7 @@ impl Args {
             max_duration: self.max_duration.clone(),
             lock_budget: self.lock_budget.clone(),
             dry_run: self.dry_run,
+            time: Default::default(),
         }
     }
 
@@ -301,12 +302,16 @@ async fn dot_rules(
 /// One run: settings, database, steps, summary.
 async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report::Report> {
     // Everything that can be wrong with the request is found before the database is touched.
-    let mut plan = Plan::resolve(&args.raw_plan())?;
+    let time = global.time_settings()?;
+    let mut plan = Plan::resolve(&RawPlan {
+        time,
+        ..args.raw_plan()
+    })?;
     let dot_version = args.dot_version()?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
 
-    let store = db::open(&url, tables, OpenMode::ExistingSqlite).await?;
+    let store = db::open_with(&url, tables, OpenMode::ExistingSqlite, &time).await?;
     let t = store.tables().clone();
     for table in [&t.refresh_token, &t.access_token, &t.id_token, &t.grant] {
         db::require_table(store.as_ref(), &url, table).await?;

@@ -9,9 +9,11 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::application::credentials::{self, SecretSource};
+use crate::application::hashing;
 use crate::application::{self, Candidate, Created, Hasher, Policy, Request};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, OpenMode};
+use crate::django::timezone::TimeSettings;
 use crate::django::{self, clock};
 use crate::error::{self, Failure, Outcome};
 use crate::shell::Shell;
@@ -79,6 +81,16 @@ pub struct Args {
     #[arg(long, value_enum, env = "OAUTHCTL_HASHER", default_value = "argon2")]
     pub hasher: HasherChoice,
 
+    /// PBKDF2 iterations of a pbkdf2_sha256 hash: the deployment's Django's count (4.2: 600000,
+    /// 5.0: 720000, 5.1: 870000, 5.2: 1000000); default 1000000
+    #[arg(
+        long,
+        value_name = "N",
+        env = "OAUTHCTL_PBKDF2_ITERATIONS",
+        allow_hyphen_values = true
+    )]
+    pub pbkdf2_iterations: Option<String>,
+
     /// If --client-id already exists, report it and exit 0 without changing anything
     #[arg(long, requires = "client_id")]
     pub if_not_exists: bool,
@@ -143,9 +155,10 @@ struct ExistingJson<'a> {
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
-    let request = request(&args)?;
+    let time = global.time_settings()?;
+    let request = request(&args, &time)?;
     let client_id = request.candidate.client_id.clone();
-    let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
+    let store = db::open_with(&url, tables, OpenMode::CreateSqlite, &time).await?;
     match application::create(store.as_ref(), &url, request).await {
         Ok(created) => print_created(&created, args.format, shell)?,
         Err(e) if args.if_not_exists && is_client_id_taken(&e) => {
@@ -167,7 +180,7 @@ fn non_empty(value: &Option<String>) -> Option<String> {
 
 /// The flags as a domain request: the secret read from its source (or generated), DOT's
 /// fallbacks for empty options, the settings that change validation.
-fn request(args: &Args) -> Result<Request> {
+fn request(args: &Args, time: &TimeSettings) -> Result<Request> {
     let given_secret = secret_source(args).map_or(Ok(None), |source| source.read())?;
     let secret_generated = given_secret.is_none();
     let candidate = Candidate {
@@ -188,8 +201,12 @@ fn request(args: &Args) -> Result<Request> {
         secret_generated,
         skip_authorization: args.skip_authorization,
         hasher: args.hasher.into(),
+        pbkdf2_iterations: hashing::pbkdf2_iterations(
+            args.pbkdf2_iterations.as_deref(),
+            "--pbkdf2-iterations",
+        )?,
         policy: policy(args),
-        created: clock::now()?,
+        created: time.django_now(clock::now()?),
     })
 }
 
@@ -230,9 +247,7 @@ fn print_created(created: &Created, format: OutputFormat, shell: &Shell) -> Resu
             client_id: &row.client_id,
             client_secret: secret,
             name: &row.name,
-            created: row
-                .created
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            created: row.created.display(),
         }),
         OutputFormat::Text => {
             let label = if row.name.is_empty() {

@@ -13,6 +13,7 @@ use crate::cleartokens::report::{self, Format, Output};
 use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings, Source};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, DotVersion, IndexStatus, OpenMode, Store};
+use crate::django::timezone::TimeSettings;
 use crate::doctor::{self, Diagnosis, TableFinding, Verdict};
 use crate::error::Outcome;
 use crate::shell::Shell;
@@ -70,8 +71,9 @@ impl Args {
 
     /// The dry run's plan, from the flags and DOT's environment variables, as cleartokens reads
     /// them.
-    fn dry_run_plan(&self) -> RawPlan {
+    fn dry_run_plan(&self, time: TimeSettings) -> RawPlan {
         RawPlan {
+            time,
             settings: RawSettings {
                 refresh_token_expire_seconds: pick(
                     self.refresh_token_expire_seconds.as_deref(),
@@ -100,15 +102,17 @@ impl Args {
 
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     // Settings are checked before the database is touched, as cleartokens checks them.
+    let time = global.time_settings()?;
     let plan = args
         .deletable
-        .then(|| Plan::resolve(&args.dry_run_plan()))
+        .then(|| Plan::resolve(&args.dry_run_plan(time)))
         .transpose()?;
     let dot_version = args.dot_version()?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
-    let store = db::open(&url, tables, OpenMode::ReadOnly).await?;
-    let mut diagnosis = doctor::diagnose(store.as_ref(), url.redacted(), dot_version).await?;
+    let store = db::open_with(&url, tables, OpenMode::ReadOnly, &time).await?;
+    let mut diagnosis =
+        doctor::diagnose(store.as_ref(), url.redacted(), dot_version, &time).await?;
     for warning in &diagnosis.dot_release.warnings {
         shell.warn(warning);
     }
@@ -153,6 +157,14 @@ fn print_text(d: &Diagnosis, shell: &Shell) -> Result<()> {
     shell.out(format_args!(
         "DOT release: {}",
         d.dot_release.in_use.describe()
+    ))?;
+    let tz = &d.time_zone;
+    shell.out(format_args!(
+        "time zone: USE_TZ = {}, TIME_ZONE = {}, database TIME_ZONE = {}; naive values are {} wall-clock time",
+        if tz.use_tz { "True" } else { "False" },
+        tz.time_zone,
+        tz.database_time_zone.unwrap_or("unset"),
+        tz.storage_zone
     ))?;
     shell.out("tables:")?;
     for table in &d.tables {

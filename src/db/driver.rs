@@ -11,11 +11,10 @@
 use std::future::Future;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-use super::sql::{Dialect, Sql, Value};
+use super::sql::{Bound, Dialect, Sql, Value};
 use super::ColumnInfo;
 
 /// What one sqlx driver does differently from the others.
@@ -26,7 +25,7 @@ pub trait Driver: Database {
     /// own values.
     type Timestamp: for<'q> Encode<'q, Self> + Type<Self> + Send + 'static;
 
-    fn timestamp(at: Option<DateTime<Utc>>) -> Self::Timestamp;
+    fn timestamp(at: Option<Bound>) -> Self::Timestamp;
 
     /// How many rows a statement changed.
     fn rows_affected(done: &Self::QueryResult) -> u64;
@@ -121,7 +120,9 @@ where
                 Value::Text(text) => query.bind(text),
                 Value::Bool(flag) => query.bind(flag),
                 Value::Int(number) => query.bind(number),
-                Value::Timestamp(at) => query.bind(DB::timestamp(at)),
+                Value::Timestamp(at) => {
+                    query.bind(DB::timestamp(at.map(|t| Bound::of(t, DB::DIALECT))))
+                }
             })
     }
 

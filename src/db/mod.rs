@@ -33,9 +33,9 @@ pub mod sql;
 pub mod sqlite;
 mod url;
 
+use crate::django::timezone::{DjangoTime, TimeSettings};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 pub use self::apply::{ApplyTransaction, CascadeCounts, StoredApplication};
 pub use self::driver::Queries;
@@ -178,13 +178,13 @@ impl Step {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cutoffs {
     /// Steps 4-6 delete rows with `expires < now`.
-    pub now: DateTime<Utc>,
+    pub now: DjangoTime,
     /// Step 1 deletes `revoked <= refresh_revoked_at`; `None` (reuse protection without an
     /// expiry) skips the step.
-    pub refresh_revoked_at: Option<DateTime<Utc>>,
+    pub refresh_revoked_at: Option<DjangoTime>,
     /// Step 3 deletes live refresh tokens whose access token `expires <= refresh_expire_at`;
     /// `None` (REFRESH_TOKEN_EXPIRE_SECONDS unset or 0) skips the step.
-    pub refresh_expire_at: Option<DateTime<Utc>>,
+    pub refresh_expire_at: Option<DjangoTime>,
     /// The DOT release whose steps and boundaries apply ([`Rules::cutoffs`]); backends only
     /// pass it on to the predicates.
     pub rules: Rules,
@@ -586,9 +586,23 @@ pub enum OpenMode {
 
 /// Connects to the database the URL names, with the backend chosen from its scheme.
 pub async fn open(url: &DatabaseUrl, tables: Tables, mode: OpenMode) -> Result<Box<dyn Store>> {
+    open_with(url, tables, mode, &TimeSettings::default()).await
+}
+
+/// [`open`] for a deployment with these Django time settings: a PostgreSQL session is set to
+/// Django's `connection.timezone_name`, so that naive values resolve as Django's do.
+pub async fn open_with(
+    url: &DatabaseUrl,
+    tables: Tables,
+    mode: OpenMode,
+    time: &TimeSettings,
+) -> Result<Box<dyn Store>> {
     Ok(match url.backend() {
         Backend::Sqlite => Box::new(sqlite::SqliteStore::open(url, tables, mode).await?),
-        Backend::Postgres => Box::new(postgres::PostgresStore::open(url, tables).await?),
+        Backend::Postgres => {
+            let zone = time.session_zone_name();
+            Box::new(postgres::PostgresStore::open(url, tables, zone).await?)
+        }
         Backend::MySql => Box::new(mysql::MySqlStore::open(url, tables).await?),
     })
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use sha2::Digest;
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlQueryResult};
@@ -27,7 +27,7 @@ use super::lock::{LockSpec, SessionLock};
 use super::network::{self, CleanupPace, Deadlines};
 use super::predicates;
 use super::server::{self, ServerPool, SessionSettings};
-use super::sql::{Dialect, Sql, Value};
+use super::sql::{Bound, Dialect, Sql, Value};
 use super::{
     BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, DatabaseUrl, LockProbe,
     RowEstimate, Step, Store, Tables,
@@ -266,11 +266,16 @@ impl<'a> BatchRows<'a> {
 impl Driver for MySql {
     const DIALECT: Dialect = Dialect::MySql;
 
-    /// Django stores naive UTC in datetime(6); the session time zone plays no part.
+    /// Django stores naive wall-clock time in datetime(6) (UTC by default); the session time
+    /// zone plays no part.
     type Timestamp = Option<NaiveDateTime>;
 
-    fn timestamp(at: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
-        at.map(|t| t.naive_utc())
+    fn timestamp(at: Option<Bound>) -> Option<NaiveDateTime> {
+        at.map(|t| match t {
+            Bound::Wall(wall) => wall,
+            // Not produced for MySQL (see `Bound::of`).
+            Bound::Instant(at) => at.naive_utc(),
+        })
     }
 
     fn rows_affected(done: &MySqlQueryResult) -> u64 {

@@ -1,8 +1,8 @@
 //! An application as DOT's `createapplication` saves it, and the row that becomes in a table
 //! whose columns may be those of an older or newer DOT, or of a swapped model.
 
+use crate::django::timezone::DjangoTime;
 use anyhow::{bail, Result};
-use chrono::{DateTime, Utc};
 
 use super::sql::Value;
 use super::ColumnInfo;
@@ -24,7 +24,8 @@ pub struct NewApplication {
     pub algorithm: String,
     /// Space-separated CORS origins (`createapplication` leaves them empty, `apply` may set them).
     pub allowed_origins: String,
-    pub created: DateTime<Utc>,
+    /// `created` and `updated` (`auto_now_add`, `auto_now`): Django's `timezone.now()`.
+    pub created: DjangoTime,
 }
 
 /// The columns of the application table that DOT's model defines (3.4.1 and the unreleased
@@ -120,7 +121,7 @@ mod tests {
             skip_authorization: false,
             algorithm: String::new(),
             allowed_origins: String::new(),
-            created: Utc::now(),
+            created: chrono::Utc::now().into(),
         };
         let col = |name: &str, not_null: bool, has_default: bool| ColumnInfo {
             name: name.into(),

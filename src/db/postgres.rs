@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgQueryResult};
+use sqlx::postgres::{
+    PgArgumentBuffer, PgConnectOptions, PgConnection, PgPool, PgQueryResult, PgTypeInfo,
+};
 use sqlx::{Executor, Postgres, Row};
 
 use super::driver::{Driver, Queries, Run};
@@ -26,7 +28,7 @@ use super::lock::{LockSpec, SessionLock};
 use super::network::{self, CleanupPace, Deadlines};
 use super::predicates;
 use super::server::{self, ServerPool, SessionSettings};
-use super::sql::{Dialect, Sql, Value};
+use super::sql::{Bound, Dialect, Sql, Value};
 use super::{
     BatchOutcome, BatchRequest, BatchShape, CleanupLock, Cutoffs, DatabaseUrl, LockProbe,
     RowEstimate, Step, Store, Tables,
@@ -101,10 +103,17 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn open(url: &DatabaseUrl, tables: Tables) -> Result<Self> {
+    /// `time_zone`: the session's `TimeZone`, Django's `connection.timezone_name`.
+    pub async fn open(url: &DatabaseUrl, tables: Tables, time_zone: &str) -> Result<Self> {
         let options: PgConnectOptions = server::parse_options(url, url.expose(), "PostgreSQL")?;
         let options = options.application_name("oauthctl");
-        let server = ServerPool::connect(url, options, &SESSION).await?;
+        // sqlx starts every session in UTC; Django sets the zone after connecting, as here. The
+        // name is one of the zone database's (letters, digits, `/_+-`), safe in a literal.
+        debug_assert!(time_zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c)));
+        let zone = vec![format!("SET TIME ZONE '{time_zone}'")];
+        let server = ServerPool::connect_with(url, options, &SESSION, zone).await?;
         Ok(PostgresStore { server, tables })
     }
 
@@ -241,13 +250,45 @@ impl PostgresStore {
     }
 }
 
+/// A timestamp bound as Django's driver sends it: an instant as `timestamptz`, a naive value as
+/// `timestamp`, which the server converts to `timestamptz` in the session's `TimeZone` (set to
+/// Django's `connection.timezone_name` on every connection), exactly as for Django's own query.
+#[derive(Debug)]
+pub struct PgTimestamp(Bound);
+
+impl sqlx::Type<Postgres> for PgTimestamp {
+    fn type_info() -> PgTypeInfo {
+        <DateTime<Utc> as sqlx::Type<Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for PgTimestamp {
+    fn encode_by_ref(
+        &self,
+        buf: &mut PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match &self.0 {
+            Bound::Instant(at) => sqlx::Encode::<Postgres>::encode_by_ref(at, buf),
+            Bound::Wall(wall) => sqlx::Encode::<Postgres>::encode_by_ref(wall, buf),
+        }
+    }
+
+    /// The parameter's declared type follows the value: `timestamp` for a naive one.
+    fn produces(&self) -> Option<PgTypeInfo> {
+        Some(match self.0 {
+            Bound::Instant(_) => <DateTime<Utc> as sqlx::Type<Postgres>>::type_info(),
+            Bound::Wall(_) => <NaiveDateTime as sqlx::Type<Postgres>>::type_info(),
+        })
+    }
+}
+
 impl Driver for Postgres {
     const DIALECT: Dialect = Dialect::Postgres;
 
-    type Timestamp = Option<DateTime<Utc>>;
+    type Timestamp = Option<PgTimestamp>;
 
-    fn timestamp(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
-        at
+    fn timestamp(at: Option<Bound>) -> Option<PgTimestamp> {
+        at.map(PgTimestamp)
     }
 
     fn rows_affected(done: &PgQueryResult) -> u64 {

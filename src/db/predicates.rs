@@ -443,10 +443,11 @@ pub(crate) fn count_sql(dialect: Dialect, tables: &Tables, step: Step, cutoffs: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::django::timezone::DjangoTime;
     use chrono::{TimeZone, Utc};
 
     fn cutoffs(revoked: bool, expire: bool) -> Cutoffs {
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 20, 0, 0).unwrap();
+        let now: DjangoTime = Utc.with_ymd_and_hms(2026, 11, 26, 20, 0, 0).unwrap().into();
         Cutoffs {
             now,
             refresh_revoked_at: revoked.then(|| now - chrono::TimeDelta::seconds(10)),

@@ -86,6 +86,18 @@ impl<DB: Run> ServerPool<DB> {
         options: Options<DB>,
         settings: &'static SessionSettings,
     ) -> Result<Self> {
+        Self::connect_with(url, options, settings, Vec::new()).await
+    }
+
+    /// [`ServerPool::connect`], with `store_session` run first on every pool connection: the
+    /// settings of this store (PostgreSQL's session time zone) rather than of the backend.
+    pub async fn connect_with(
+        url: &DatabaseUrl,
+        options: Options<DB>,
+        settings: &'static SessionSettings,
+        store_session: Vec<String>,
+    ) -> Result<Self> {
+        let store_session: Arc<[String]> = store_session.into();
         let place = Place::of(url.expose(), settings.default_port);
         let probe = connect_once::<DB>(&options, &place)
             .await?
@@ -104,7 +116,9 @@ impl<DB: Run> ServerPool<DB> {
             .acquire_timeout(network::timeout())
             .after_connect(move |conn, _meta| {
                 let session = *shared.lock().unwrap_or_else(PoisonError::into_inner);
+                let store_session = store_session.clone();
                 Box::pin(async move {
+                    apply::<DB, _>(conn, &store_session).await?;
                     apply::<DB, _>(conn, settings.always).await?;
                     apply::<DB, _>(conn, &(settings.timeouts)(&session.deadlines)).await?;
                     if session.cleanup {

@@ -6,9 +6,10 @@
 //! on paper (placeholders, identifier quotes, how an INSERT reports the new id) is [`Dialect`], so
 //! that the statements common to every backend are written once.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::Backend;
+use crate::django::timezone::DjangoTime;
 
 /// How a database spells SQL: placeholders and identifier quotes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +67,30 @@ pub enum Value {
     Text(String),
     Bool(Option<bool>),
     Int(Option<i64>),
-    Timestamp(Option<DateTime<Utc>>),
+    /// Django's value; the driver binds it as [`Bound::of`] says.
+    Timestamp(Option<DjangoTime>),
+}
+
+/// A timestamp as a backend binds it: Django's `adapt_datetimefield_value` for its dialect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// An aware instant, for PostgreSQL's `timestamptz` under `USE_TZ = True`.
+    Instant(DateTime<Utc>),
+    /// Naive wall-clock time: what SQLite's text and MySQL's `datetime(6)` hold, and what Django
+    /// sends PostgreSQL under `USE_TZ = False` (the session's `TimeZone` resolves it).
+    Wall(NaiveDateTime),
+}
+
+impl Bound {
+    /// The one place a datetime (an instant or wall-clock time under the time settings) becomes
+    /// a bound value: PostgreSQL takes instants as instants, everything else is naive —
+    /// `make_naive` in the connection's zone for an instant on SQLite and MySQL.
+    pub fn of(at: DjangoTime, dialect: Dialect) -> Bound {
+        match (at, dialect) {
+            (DjangoTime::Aware { at, .. }, Dialect::Postgres) => Bound::Instant(at),
+            (at, _) => Bound::Wall(at.wall()),
+        }
+    }
 }
 
 /// SQL text plus the values for its placeholders, in order.
@@ -150,7 +174,7 @@ impl Sql {
     }
 
     /// A placeholder for a point in time.
-    pub fn time(&mut self, at: DateTime<Utc>) -> &mut Self {
+    pub fn time(&mut self, at: DjangoTime) -> &mut Self {
         self.bind(Value::Timestamp(Some(at)))
     }
 }
@@ -158,6 +182,30 @@ impl Sql {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_bind_as_django_adapts_them() {
+        use chrono::TimeZone;
+        let at = Utc.with_ymd_and_hms(2026, 11, 26, 20, 0, 0).unwrap();
+        let kolkata = DjangoTime::Aware {
+            at,
+            zone: chrono_tz::Asia::Kolkata,
+        };
+        assert_eq!(Bound::of(kolkata, Dialect::Postgres), Bound::Instant(at));
+        let wall = chrono::NaiveDate::from_ymd_opt(2026, 11, 27)
+            .unwrap()
+            .and_hms_opt(1, 30, 0)
+            .unwrap();
+        for dialect in [Dialect::Sqlite, Dialect::MySql] {
+            assert_eq!(Bound::of(kolkata, dialect), Bound::Wall(wall));
+        }
+        for dialect in [Dialect::Sqlite, Dialect::MySql, Dialect::Postgres] {
+            assert_eq!(
+                Bound::of(DjangoTime::Naive(wall), dialect),
+                Bound::Wall(wall)
+            );
+        }
+    }
 
     #[test]
     fn placeholders_and_quotes_per_dialect() {

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
@@ -21,12 +20,12 @@ use super::batch::WriteBatch;
 use super::driver::{Driver, Queries, Run};
 use super::lock::{file_lock_held, FileLock};
 use super::predicates;
-use super::sql::{Dialect, Sql, Value};
+use super::sql::{Bound, Dialect, Sql, Value};
 use super::{
     BatchOutcome, BatchRequest, CleanupLock, Cutoffs, DatabaseUrl, LockProbe, OpenMode,
     RowEstimate, Step, Store, Tables,
 };
-use crate::django::datetime::django_text;
+use crate::django::datetime::naive_text;
 
 /// How long a cleanup statement waits for the server's write lock before backing off (Django's
 /// own SQLite default timeout).
@@ -104,8 +103,12 @@ impl Driver for Sqlite {
     /// Django compares SQLite datetimes as text: bind exactly its text form.
     type Timestamp = Option<String>;
 
-    fn timestamp(at: Option<DateTime<Utc>>) -> Option<String> {
-        at.map(django_text)
+    fn timestamp(at: Option<Bound>) -> Option<String> {
+        at.map(|t| match t {
+            Bound::Wall(wall) => naive_text(wall),
+            // Not produced for SQLite (see `Bound::of`); UTC text is Django's default form.
+            Bound::Instant(at) => naive_text(at.naive_utc()),
+        })
     }
 
     fn rows_affected(done: &SqliteQueryResult) -> u64 {

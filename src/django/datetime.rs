@@ -5,11 +5,15 @@
 //! without the fraction when the microseconds are zero. A different but equivalent spelling
 //! ("T" separator, trailing zeros) would sort differently against Django's own rows.
 
-use chrono::{DateTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 
 /// Django's `str(naive_utc_datetime)`.
 pub fn django_text(at: DateTime<Utc>) -> String {
-    let naive = at.naive_utc();
+    naive_text(at.naive_utc())
+}
+
+/// Python's `str()` of a naive datetime: what Django stores on SQLite.
+pub fn naive_text(naive: NaiveDateTime) -> String {
     let micros = naive.nanosecond() / 1_000;
     if micros == 0 {
         naive.format("%Y-%m-%d %H:%M:%S").to_string()

@@ -9,6 +9,8 @@
 //! - [`clock`]: the one "now" of a run;
 //! - [`datetime`]: the text Django stores a datetime as;
 //! - [`settings`]: Django settings read as text (booleans);
+//! - [`timezone`]: `USE_TZ`, `TIME_ZONE` and the per-database `TIME_ZONE`, and the datetimes
+//!   Django's code holds under them;
 //! - [`unicode_tables`]: the Unicode data behind [`pystr`], generated from CPython itself by
 //!   `scripts/gen_unicode_tables.py` rather than typed in.
 
@@ -17,6 +19,7 @@ pub mod datetime;
 pub mod pystr;
 pub mod repr;
 pub mod settings;
+pub mod timezone;
 // Generated: keep rustfmt off it so the file stays byte-identical to the generator's output.
 #[rustfmt::skip]
 pub mod unicode_tables;

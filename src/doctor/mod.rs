@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::cleartokens::report::Report;
 use crate::db::{DotVersion, IndexStatus, LockProbe, RowEstimate, RulesInUse, Store};
+use crate::django::timezone::TimeSettings;
 use crate::error::Outcome;
 
 pub use self::schema::{expected_tables, ExpectedTable};
@@ -101,6 +102,33 @@ pub struct DotRelease {
     pub warnings: Vec<String>,
 }
 
+/// Django's time-zone settings as oauthctl applies them (`--use-tz`, `--time-zone`,
+/// `--database-time-zone` or Django's setting names in the environment).
+#[derive(Clone, Debug, Serialize)]
+pub struct TimeZoneReport {
+    pub use_tz: bool,
+    pub time_zone: &'static str,
+    /// The per-database `TIME_ZONE`; `None`: unset.
+    pub database_time_zone: Option<&'static str>,
+    /// The zone whose wall-clock time naive stored values are (SQLite, MySQL; and what
+    /// PostgreSQL resolves naive values in under `USE_TZ = False`).
+    pub storage_zone: &'static str,
+    /// The `TimeZone` a PostgreSQL session is set to, as Django sets it.
+    pub postgres_session_zone: &'static str,
+}
+
+impl TimeZoneReport {
+    pub fn of(time: &TimeSettings) -> TimeZoneReport {
+        TimeZoneReport {
+            use_tz: time.use_tz(),
+            time_zone: time.time_zone().name(),
+            database_time_zone: time.database_time_zone().map(|z| z.name()),
+            storage_zone: time.storage_zone().name(),
+            postgres_session_zone: time.session_zone_name(),
+        }
+    }
+}
+
 /// Everything doctor found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Diagnosis {
@@ -118,8 +146,8 @@ pub struct Diagnosis {
     pub cleanup_lock: LockProbe,
     /// The DOT release detected from `django_migrations` and the cleanup rules a run follows.
     pub dot_release: DotRelease,
-    /// The Django time-zone settings in use (issue 11): `None` until they exist in this build.
-    pub time_zone: Option<serde_json::Value>,
+    /// The Django time-zone settings cutoffs are computed and bound under.
+    pub time_zone: TimeZoneReport,
     /// With `--deletable`: the dry run's summary, exactly as `cleartokens --dry-run --format
     /// json` prints it.
     pub deletable: Option<Report>,
@@ -147,6 +175,7 @@ pub async fn diagnose(
     store: &dyn Store,
     database: String,
     requested: (DotVersion, &'static str),
+    time: &TimeSettings,
 ) -> Result<Diagnosis> {
     let server_version = store.server_version().await?;
     let detection = store.detect_dot_release().await?;
@@ -178,7 +207,7 @@ pub async fn diagnose(
         indexes,
         cleanup_lock,
         dot_release,
-        time_zone: None,
+        time_zone: TimeZoneReport::of(time),
         deletable: None,
     })
 }

@@ -292,3 +292,39 @@ backend_test!(reports_the_detected_dot_release, |backend| {
         "{text}"
     );
 });
+
+backend_test!(
+    reports_the_time_zone_settings,
+    [Sqlite, Postgres],
+    |backend| {
+        let db = TestDb::migrated(backend, "doctz");
+        let (_, json) = doctor_json(&db, &[]);
+        let tz = &json["time_zone"];
+        assert_eq!(tz["use_tz"], true, "{json}");
+        assert_eq!(tz["time_zone"], "UTC");
+        assert!(tz["database_time_zone"].is_null());
+        let out = db
+            .oauthctl(&["doctor", "--format", "json"])
+            .env("USE_TZ", "False")
+            .env("TIME_ZONE", "America/New_York")
+            .output()
+            .unwrap();
+        let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let tz = &json["time_zone"];
+        assert_eq!(tz["use_tz"], false, "{json}");
+        assert_eq!(tz["storage_zone"], "America/New_York");
+        assert_eq!(tz["postgres_session_zone"], "America/New_York");
+        // Django's refusal is doctor's too: exit 2 before the database is opened.
+        let refused = db
+            .oauthctl(&[
+                "doctor",
+                "--use-tz",
+                "false",
+                "--database-time-zone",
+                "Asia/Kolkata",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(code(&refused), 2, "{}", stderr(&refused));
+    }
+);

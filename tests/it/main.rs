@@ -33,4 +33,5 @@ mod reliability_network;
 mod reliability_overlap;
 mod reliability_restart;
 mod secrets;
+mod time_zones;
 mod uri_validator;

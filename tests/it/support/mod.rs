@@ -70,10 +70,14 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OAUTHCTL_NOW",
     "OAUTHCTL_METRICS_FILE",
     "OAUTHCTL_DOT_VERSION",
-    // Every command: the network bounds.
+    // Every command: the network bounds, Django's time-zone settings.
     "OAUTHCTL_NETWORK_TIMEOUT",
+    "USE_TZ",
+    "TIME_ZONE",
+    "DATABASE_TIME_ZONE",
     // createapplication.
     "OAUTHCTL_HASHER",
+    "OAUTHCTL_PBKDF2_ITERATIONS",
     "ALLOWED_REDIRECT_URI_SCHEMES",
     "ALLOW_URI_WILDCARDS",
     "OIDC_RSA_PRIVATE_KEY",
