@@ -440,8 +440,12 @@ impl Store for MySqlStore {
         // One line per table read: its alias, access type, chosen index, estimated rows, notes.
         rows.iter()
             .map(|row| {
+                // MariaDB sends every column as text, MySQL 8 the estimate as a number.
                 let text = |name: &str| -> Result<String> {
-                    let value: Option<String> = row.try_get(name)?;
+                    let value = match row.try_get::<Option<String>, _>(name) {
+                        Ok(text) => text,
+                        Err(_) => row.try_get::<Option<i64>, _>(name)?.map(|n| n.to_string()),
+                    };
                     Ok(value.unwrap_or_else(|| "NULL".into()))
                 };
                 Ok(format!(
