@@ -22,6 +22,7 @@ mod harness;
 mod hostile_input;
 mod interop;
 mod interop_cleartokens;
+mod interop_matrix;
 mod observability;
 mod packaging;
 mod reliability_crash;
