@@ -64,7 +64,7 @@ SCENARIOS = [
     dict(name="grace=1000 + reuse protection, R=500", rte=500, grace=1000, reuse=True, now="N0"),
 ]
 
-# The createapplication checks of every cell (app_check.py): secrets hashed by both hashers.
+# The createapplication checks of every cell (app_check.py), on an argon2-hashed secret.
 APP_CHECKS = ["check_password", "full_clean", "/o/token/ client_credentials"]
 
 
@@ -113,7 +113,7 @@ def table():
         "`cleartokens` (frozen clock) on one copy and `oauthctl cleartokens` on the other, for each of "
         + ", ".join(f"*{s['name']}*" for s in SCENARIOS)
         + ": identical remaining rows in all five tables; and `oauthctl createapplication` "
-        "(argon2 and pbkdf2_sha256) accepted by the release: " + ", ".join(f"`{c}`" for c in APP_CHECKS) + ".",
+        "(argon2) accepted by the release: " + ", ".join(f"`{c}`" for c in APP_CHECKS) + ".",
         END,
     ]
     return "\n".join(lines)
@@ -276,7 +276,7 @@ def main(argv=None):
     r = sub.add_parser("run")
     r.add_argument("--backend", action="append", choices=list(BACKENDS))
     r.add_argument("--release", action="append")
-    r.add_argument("--jobs", type=int, default=2)
+    r.add_argument("--jobs", type=int, default=3, help="cells at once (default 3: they wait on the servers)")
     r.add_argument("--random-rows", type=int, default=300)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     r.add_argument("--results", default=os.path.join(target, "interop-matrix", "results.jsonl"))
