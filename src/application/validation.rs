@@ -57,6 +57,10 @@ pub struct Policy {
     pub rsa_private_key_configured: bool,
     /// `ALLOWED_SCHEMES`, the schemes an allowed origin may have (default https).
     pub allowed_origin_schemes: Vec<String>,
+    /// `client_id`'s `max_length`: 255 from DOT 3.4.0, 100 before (`release.rs`).
+    pub client_id_max_length: usize,
+    /// Whether the device-code grant type is a choice (DOT 3.2 on).
+    pub device_grant: bool,
 }
 
 impl Default for Policy {
@@ -66,6 +70,8 @@ impl Default for Policy {
             allow_uri_wildcards: false,
             rsa_private_key_configured: false,
             allowed_origin_schemes: vec!["https".into()],
+            client_id_max_length: 255,
+            device_grant: true,
         }
     }
 }
@@ -203,7 +209,7 @@ fn check_choice(
 /// the uniqueness check, each appending to the errors in Django's order.
 pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> FieldErrors {
     let mut errors = FieldErrors::default();
-    clean_fields(&mut errors, candidate, lookups);
+    clean_fields(&mut errors, candidate, policy, lookups);
     clean(&mut errors, candidate, policy);
     // validate_unique(), only for fields without errors.
     if lookups.client_id_taken && !errors.has("client_id") {
@@ -213,8 +219,13 @@ pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> Fie
 }
 
 /// `clean_fields()`, in the model's field order.
-fn clean_fields(errors: &mut FieldErrors, candidate: &Candidate, lookups: Lookups) {
-    if let Some(message) = max_length_message(255, &candidate.client_id) {
+fn clean_fields(
+    errors: &mut FieldErrors,
+    candidate: &Candidate,
+    policy: &Policy,
+    lookups: Lookups,
+) {
+    if let Some(message) = max_length_message(policy.client_id_max_length, &candidate.client_id) {
         errors.add("client_id", message);
     }
     if let Some(user) = &candidate.user {
@@ -243,11 +254,17 @@ fn clean_fields(errors: &mut FieldErrors, candidate: &Candidate, lookups: Lookup
         CLIENT_TYPES,
         false,
     );
+    let device_grant = GRANT_TYPES[1];
+    let grant_types: Vec<&str> = GRANT_TYPES
+        .iter()
+        .copied()
+        .filter(|grant| policy.device_grant || *grant != device_grant)
+        .collect();
     check_choice(
         errors,
         "authorization_grant_type",
         &candidate.authorization_grant_type,
-        GRANT_TYPES,
+        &grant_types,
         false,
     );
     // max_length is checked on the plaintext, before hashing, as DOT does.

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use super::report::{step_name, Report, StopReason};
-use crate::db::Step;
+use crate::db::{Rules, Step};
 use crate::error::exit;
 
 /// Every metric's name starts with this.
@@ -148,6 +148,19 @@ fn render_report(out: &mut Exposition, report: &Report) {
     out.gauge(
         "stop_reason",
         "Why the last cleartokens run ended: 1 for its reason, 0 for the others.",
+        &samples,
+    );
+    let used = report.dot_rules.rules;
+    let samples: Vec<_> = Rules::ALL
+        .into_iter()
+        .map(|rules| {
+            let value = if rules == used { 1.0 } else { 0.0 };
+            (Some(("rules", rules.name().to_string())), value)
+        })
+        .collect();
+    out.gauge(
+        "dot_rules",
+        "Whose clear_expired() rules the last cleartokens run followed (--dot-version names): 1 for those, 0 for the others.",
         &samples,
     );
 }
@@ -312,6 +325,12 @@ mod tests {
         let report = Report {
             now: String::new(),
             dry_run: false,
+            dot_rules: crate::db::RulesInUse::choose(
+                crate::db::DotVersion::Fixed(Rules::Dot2_3),
+                "--dot-version",
+                &crate::db::Detection::without_ledger(),
+            )
+            .0,
             cutoffs: crate::cleartokens::report::CutoffReport {
                 refresh_revoked_at: None,
                 refresh_expire_at: None,
@@ -349,6 +368,8 @@ mod tests {
         assert_eq!(series("duration_seconds"), Some(1.5), "the summary's");
         assert_eq!(series(&LAST_SUCCESS[PREFIX.len()..]), Some(0.0));
         assert!(!text.contains("would_delete_rows"), "not a dry run");
+        assert_eq!(series("dot_rules{rules=\"2.3\"}"), Some(1.0));
+        assert_eq!(series("dot_rules{rules=\"3.4.1\"}"), Some(0.0));
     }
 
     #[test]

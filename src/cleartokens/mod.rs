@@ -1,4 +1,5 @@
-//! `cleartokens` as a process, the same on every backend: DOT's six steps in DOT's order, each a
+//! `cleartokens` as a process, the same on every backend: DOT's steps in DOT's order (those of the
+//! release whose [`crate::db::Rules`] the plan follows; steps it lacks are reported as such), each a
 //! keyset walk of short batches (or, for a dry run, one count), stopping cleanly between batches
 //! on a signal or the time budget.
 //!
@@ -113,6 +114,7 @@ pub async fn clear(
         now = %cutoffs.now,
         refresh_revoked_at = ?cutoffs.refresh_revoked_at,
         refresh_expire_at = ?cutoffs.refresh_expire_at,
+        dot_rules = cutoffs.rules.name(),
         batch_size = plan.settings.batch_size,
         "cleartokens starting"
     );
@@ -156,7 +158,7 @@ pub async fn run<C: Cleaner + ?Sized>(
         last_batch: Duration::ZERO,
         pause_due: false,
     };
-    run.out.start(&plan.cutoffs)?;
+    run.out.start(&plan.cutoffs, &plan.dot_rules)?;
     let mut steps = Vec::with_capacity(Step::ALL.len());
     for step in Step::ALL {
         let report = run.step(step).await?;
@@ -192,7 +194,9 @@ struct Run<'a, C: ?Sized> {
 
 impl<C: Cleaner + ?Sized> Run<'_, C> {
     async fn step(&mut self, step: Step) -> Result<StepReport> {
-        if self.stop_reason != StopReason::Completed {
+        if !self.plan.cutoffs.rules.has(step) {
+            Ok(StepReport::new(step, StepStatus::NotInRelease))
+        } else if self.stop_reason != StopReason::Completed {
             Ok(StepReport::new(step, StepStatus::NotReached))
         } else if !self.plan.cutoffs.runs(step) {
             Ok(StepReport::new(step, StepStatus::Skipped))

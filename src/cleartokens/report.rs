@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::settings::{Plan, Settings};
-use crate::db::{BatchOutcome, Cutoffs, Step};
+use crate::db::{BatchOutcome, Cutoffs, Rules, RulesInUse, Step};
 use crate::shell::Shell;
 
 /// DOT's warning when refresh tokens never age-expire (3.4.1, `cleartokens.py`; docs/compatibility.md#warning-and-log-lines).
@@ -38,6 +38,9 @@ pub enum StepStatus {
     Partial,
     /// The run stopped before it.
     NotReached,
+    /// The DOT release whose rules the run follows has no such step (e.g. orphaned refresh
+    /// tokens before 3.4.1): it is listed so that the six names stay, never run.
+    NotInRelease,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -90,6 +93,8 @@ pub struct SettingsReport {
 pub struct Report {
     pub now: String,
     pub dry_run: bool,
+    /// Whose `clear_expired()` the run followed and why (README: "How to read --format json").
+    pub dot_rules: RulesInUse,
     pub cutoffs: CutoffReport,
     pub settings: SettingsReport,
     pub steps: Vec<StepReport>,
@@ -148,6 +153,7 @@ impl Report {
         Report {
             now: rfc3339(cutoffs.now),
             dry_run: plan.dry_run,
+            dot_rules: plan.dot_rules.clone(),
             cutoffs: CutoffReport {
                 refresh_revoked_at: cutoffs.refresh_revoked_at.map(rfc3339),
                 refresh_expire_at: cutoffs.refresh_expire_at.map(rfc3339),
@@ -192,10 +198,18 @@ fn round_seconds(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e6
 }
 
-/// DOT's log line for a finished step (`clear_expired()`'s INFO messages).
-pub fn dot_line(step: Step, report: &StepReport) -> String {
+/// DOT's log line for a finished step (`clear_expired()`'s INFO messages) under `rules`; `None`
+/// where that release logs nothing (a step it lacks, or the second refresh-token step of a
+/// release before 3.4.0 when R is unset: one line covers both).
+pub fn dot_line(rules: Rules, step: Step, report: &StepReport) -> Option<String> {
     let n = report.deleted;
-    match (step, report.status) {
+    let old = !rules.reads_revocation_settings();
+    Some(match (step, report.status) {
+        (_, StepStatus::NotInRelease) => return None,
+        (Step::RevokedRefreshTokens, StepStatus::Skipped) if old => {
+            "refresh_expire_at is None. No refresh tokens deleted.".into()
+        }
+        (Step::ExpiredRefreshTokens, StepStatus::Skipped) if old => return None,
         (Step::RevokedRefreshTokens, StepStatus::Skipped) => {
             "refresh_revoked_at is None. No revoked refresh tokens deleted.".into()
         }
@@ -208,14 +222,29 @@ pub fn dot_line(step: Step, report: &StepReport) -> String {
         (Step::ExpiredAccessTokens, _) => format!("{n} Expired access tokens deleted"),
         (Step::ExpiredIdTokens, _) => format!("{n} Expired ID tokens deleted"),
         (Step::ExpiredGrants, _) => format!("{n} Expired grant tokens deleted"),
-    }
+    })
 }
 
-/// The dry-run counterpart of [`dot_line`], with the condition that decides.
-fn dry_run_line(step: Step, report: &StepReport, cutoffs: &Cutoffs) -> String {
+/// The dry-run counterpart of [`dot_line`], with the condition that decides (`None`: the
+/// release lacks the step).
+fn dry_run_line(step: Step, report: &StepReport, cutoffs: &Cutoffs) -> Option<String> {
     let n = report.would_delete.unwrap_or(0);
     let cut = |at: Option<DateTime<Utc>>| at.map(rfc3339).unwrap_or_default();
-    match (step, report.status) {
+    let rules = cutoffs.rules;
+    let old = !rules.reads_revocation_settings();
+    let revoked = rules.revoked_boundary().symbol();
+    let expired = rules.expired_boundary().symbol();
+    let live = if rules.expired_live_only() {
+        "not revoked, "
+    } else {
+        ""
+    };
+    Some(match (step, report.status) {
+        (_, StepStatus::NotInRelease) => return None,
+        (Step::RevokedRefreshTokens, StepStatus::Skipped) if old => {
+            "refresh_expire_at is None. No refresh tokens would be deleted.".into()
+        }
+        (Step::ExpiredRefreshTokens, StepStatus::Skipped) if old => return None,
         (Step::RevokedRefreshTokens, StepStatus::Skipped) => {
             "refresh_revoked_at is None. No revoked refresh tokens would be deleted.".into()
         }
@@ -223,14 +252,14 @@ fn dry_run_line(step: Step, report: &StepReport, cutoffs: &Cutoffs) -> String {
             "refresh_expire_at is None. No expired refresh tokens would be deleted.".into()
         }
         (Step::RevokedRefreshTokens, _) => format!(
-            "{n} Revoked refresh tokens would be deleted (revoked <= {})",
+            "{n} Revoked refresh tokens would be deleted (revoked {revoked} {})",
             cut(cutoffs.refresh_revoked_at)
         ),
         (Step::OrphanedRefreshTokens, _) => {
             format!("{n} Orphaned refresh tokens would be deleted (not revoked, no access token)")
         }
         (Step::ExpiredRefreshTokens, _) => format!(
-            "{n} Expired refresh tokens would be deleted (not revoked, access token expires <= {})",
+            "{n} Expired refresh tokens would be deleted ({live}access token expires {expired} {})",
             cut(cutoffs.refresh_expire_at)
         ),
         (Step::ExpiredAccessTokens, _) => format!(
@@ -245,7 +274,7 @@ fn dry_run_line(step: Step, report: &StepReport, cutoffs: &Cutoffs) -> String {
             "{n} Expired grant tokens would be deleted (expires < {})",
             rfc3339(cutoffs.now)
         ),
-    }
+    })
 }
 
 /// A step's name as the JSON summary spells it (`revoked_refresh_tokens`): the `step` of log
@@ -316,12 +345,13 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    /// A dry run says so first (text only).
-    pub fn start(&self, cutoffs: &Cutoffs) -> Result<()> {
+    /// A dry run says so first, with the rules it counts by (text only).
+    pub fn start(&self, cutoffs: &Cutoffs, dot_rules: &RulesInUse) -> Result<()> {
         if self.dry_run && self.output.format == Format::Text {
             self.shell.out(format_args!(
-                "Dry run: nothing is deleted. now = {}",
-                rfc3339(cutoffs.now)
+                "Dry run: nothing is deleted. now = {}; {}",
+                rfc3339(cutoffs.now),
+                dot_rules.describe()
             ))?;
         }
         Ok(())
@@ -359,9 +389,11 @@ impl<'a> Reporter<'a> {
             let line = if self.dry_run {
                 dry_run_line(report.name, report, cutoffs)
             } else {
-                dot_line(report.name, report)
+                dot_line(cutoffs.rules, report.name, report)
             };
-            self.shell.out(line)?;
+            if let Some(line) = line {
+                self.shell.out(line)?;
+            }
         }
         Ok(())
     }
@@ -386,10 +418,27 @@ impl<'a> Reporter<'a> {
     }
 }
 
-/// DOT's warnings about the settings, before the database is touched.
-pub fn warn_settings(shell: &Shell, settings: &Settings) {
-    if settings.refresh_token_expire.is_none() {
+/// DOT's warnings about the settings (3.4.1's `cleartokens` is the only release that has one),
+/// and ours about a setting the release's cleanup ignores.
+pub fn warn_settings(shell: &Shell, settings: &Settings, rules: Rules) {
+    if rules == Rules::Dot3_4_1 && settings.refresh_token_expire.is_none() {
         shell.warn(EXPIRY_UNSET_WARNING);
+    }
+    if rules.reads_revocation_settings() {
+        return;
+    }
+    let ignored = |setting: &str| {
+        shell.warn(format_args!(
+            "warning: {setting} is ignored: DOT {}'s cleartokens (rules {}) deletes revoked refresh tokens only when REFRESH_TOKEN_EXPIRE_SECONDS is set, with revoked < now - REFRESH_TOKEN_EXPIRE_SECONDS",
+            rules.releases(),
+            rules.name()
+        ))
+    };
+    if !settings.refresh_token_grace_period.is_zero() {
+        ignored("REFRESH_TOKEN_GRACE_PERIOD_SECONDS");
+    }
+    if settings.reuse_protection {
+        ignored("REFRESH_TOKEN_REUSE_PROTECTION");
     }
 }
 
@@ -449,20 +498,34 @@ mod tests {
 
     #[test]
     fn dot_lines_are_dots() {
+        let line = |rules, step, report: &StepReport| dot_line(rules, step, report);
+        let new = Rules::Dot3_4_1;
         let mut report = StepReport::new(Step::RevokedRefreshTokens, StepStatus::Skipped);
         assert_eq!(
-            dot_line(Step::RevokedRefreshTokens, &report),
-            "refresh_revoked_at is None. No revoked refresh tokens deleted."
+            line(new, Step::RevokedRefreshTokens, &report).as_deref(),
+            Some("refresh_revoked_at is None. No revoked refresh tokens deleted.")
         );
+        // Before 3.4.0 one line says that neither refresh-token step ran.
+        assert_eq!(
+            line(Rules::Dot2_3, Step::RevokedRefreshTokens, &report).as_deref(),
+            Some("refresh_expire_at is None. No refresh tokens deleted.")
+        );
+        let expired = StepReport::new(Step::ExpiredRefreshTokens, StepStatus::Skipped);
+        assert_eq!(
+            line(Rules::Dot2_0, Step::ExpiredRefreshTokens, &expired),
+            None
+        );
+        let absent = StepReport::new(Step::ExpiredIdTokens, StepStatus::NotInRelease);
+        assert_eq!(line(Rules::Dot2_0, Step::ExpiredIdTokens, &absent), None);
         report.status = StepStatus::Completed;
         report.deleted = 12;
         assert_eq!(
-            dot_line(Step::RevokedRefreshTokens, &report),
-            "12 Revoked refresh tokens deleted"
+            line(new, Step::RevokedRefreshTokens, &report).as_deref(),
+            Some("12 Revoked refresh tokens deleted")
         );
         assert_eq!(
-            dot_line(Step::ExpiredGrants, &report),
-            "12 Expired grant tokens deleted"
+            line(new, Step::ExpiredGrants, &report).as_deref(),
+            Some("12 Expired grant tokens deleted")
         );
     }
 }

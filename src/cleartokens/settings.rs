@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 
-use crate::db::Cutoffs;
+use crate::db::{Cutoffs, RulesInUse};
 use crate::django::repr::repr_str;
 use crate::django::settings::parse_bool;
 use crate::error::Failure;
@@ -274,6 +274,7 @@ impl Settings {
             now,
             refresh_revoked_at,
             refresh_expire_at,
+            rules: crate::db::Rules::default(),
         })
     }
 }
@@ -366,9 +367,17 @@ pub struct Plan {
     /// its step smaller (see [`super::batching::next_limit`]); `None`: always the batch size.
     pub lock_budget: Option<Duration>,
     pub dry_run: bool,
+    /// The DOT release whose rules the run follows (3.4.1's until [`Plan::follow`]).
+    pub dot_rules: RulesInUse,
 }
 
 impl Plan {
+    /// Follows `dot_rules` from now on: the cutoffs become that release's.
+    pub fn follow(&mut self, dot_rules: RulesInUse) {
+        self.cutoffs = dot_rules.rules.cutoffs(&self.cutoffs);
+        self.dot_rules = dot_rules;
+    }
+
     /// Checks everything in the order the errors are reported: DOT's settings, the limits, the
     /// clock (`OAUTHCTL_NOW`), then the cutoffs.
     pub fn resolve(raw: &RawPlan) -> Result<Plan> {
@@ -383,6 +392,7 @@ impl Plan {
             max_duration,
             lock_budget,
             dry_run: raw.dry_run,
+            dot_rules: RulesInUse::default(),
         })
     }
 }

@@ -14,9 +14,9 @@ use anyhow::Result;
 use super::metrics_file;
 use crate::cleartokens::metrics::{self, RunRecord};
 use crate::cleartokens::report::{self, Format, Output, StopReason};
-use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings};
+use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings, Source};
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::db::{self, OpenMode};
+use crate::db::{self, DotVersion, OpenMode, RulesInUse, Store};
 use crate::error::{self, Outcome};
 use crate::shell::Shell;
 
@@ -77,6 +77,12 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Whose cleanup rules to follow: auto (the latest oauth2_provider migration in
+    /// django_migrations; 3.4.1 without that table), or 2.0 (2.0-2.2), 2.3 (2.3-3.3), 3.4.0, 3.4.1
+    /// [env: OAUTHCTL_DOT_VERSION] [default: auto]
+    #[arg(long, value_name = "VERSION")]
+    pub dot_version: Option<String>,
+
     /// Output: DOT's log lines (text) or one JSON summary object (json)
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
@@ -136,6 +142,25 @@ impl Args {
             .map(PathBuf::from)
     }
 
+    /// `--dot-version`, else `OAUTHCTL_DOT_VERSION`, else auto; the name says which, for
+    /// messages and the summary.
+    fn dot_version(&self) -> Result<(DotVersion, &'static str)> {
+        match pick(
+            self.dot_version.as_deref(),
+            "--dot-version",
+            "OAUTHCTL_DOT_VERSION",
+        ) {
+            None => Ok((DotVersion::Auto, "auto")),
+            Some(raw) => {
+                let what = match raw.source {
+                    Source::Flag(flag) => flag,
+                    Source::Env(var) => var,
+                };
+                Ok((DotVersion::parse(&raw.value, what)?, what))
+            }
+        }
+    }
+
     fn format(&self) -> Format {
         match self.format {
             OutputFormat::Text => Format::Text,
@@ -193,24 +218,47 @@ fn unix_now() -> f64 {
         .map_or(0.0, |since| since.as_secs_f64())
 }
 
+/// The rules of the run: the database's release, or the one asked for. Warnings (a schema
+/// oauthctl does not know, a flag that disagrees with it) go to stderr, and in text a note
+/// names the rules unless they are the default of a database without django_migrations.
+async fn dot_rules(
+    store: &dyn Store,
+    (requested, what): (DotVersion, &'static str),
+    output: Output,
+    shell: &Shell,
+) -> Result<RulesInUse> {
+    let detection = store.detect_dot_release().await?;
+    let (chosen, warnings) = RulesInUse::choose(requested, what, &detection);
+    for warning in warnings {
+        shell.warn(warning);
+    }
+    let default = detection.migration.is_none() && requested == DotVersion::Auto;
+    if output.format == Format::Text && !default {
+        shell.note(chosen.describe());
+    }
+    Ok(chosen)
+}
+
 /// One run: settings, database, steps, summary.
 async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report::Report> {
     // Everything that can be wrong with the request is found before the database is touched.
-    let plan = Plan::resolve(&args.raw_plan())?;
+    let mut plan = Plan::resolve(&args.raw_plan())?;
+    let dot_version = args.dot_version()?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
-    report::warn_settings(shell, &plan.settings);
 
     let store = db::open(&url, tables, OpenMode::ExistingSqlite).await?;
     let t = store.tables().clone();
     for table in [&t.refresh_token, &t.access_token, &t.id_token, &t.grant] {
         db::require_table(store.as_ref(), &url, table).await?;
     }
-
     let output = Output {
         format: args.format(),
         progress: Output::progress_wanted(global.verbose, shell),
     };
+    plan.follow(dot_rules(store.as_ref(), dot_version, output, shell).await?);
+    report::warn_settings(shell, &plan.settings, plan.cutoffs.rules);
+
     let summary =
         crate::cleartokens::clear(store.as_ref(), &plan, output, &url.redacted(), shell).await?;
     report::finish(shell, &summary, output.format)?;

@@ -61,6 +61,12 @@ pub trait Run: Driver {
         sql: &'e Sql,
     ) -> impl Future<Output = Result<Vec<ColumnInfo>, sqlx::Error>> + Send + 'e;
 
+    /// The first column of every row the statement returns, as text.
+    fn fetch_texts<'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send + 'e;
+
     /// The first column of the one row the statement returns, as a (nullable) truth value.
     fn fetch_flag<'e>(
         conn: &'e mut Self::Connection,
@@ -131,6 +137,14 @@ where
             .collect()
     }
 
+    async fn fetch_texts<'e>(
+        conn: &'e mut DB::Connection,
+        sql: &'e Sql,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows = DB::query(sql).fetch_all(conn).await?;
+        rows.iter().map(|row| row.try_get(0)).collect()
+    }
+
     async fn fetch_flag<'e>(
         conn: &'e mut DB::Connection,
         sql: &'e Sql,
@@ -163,6 +177,8 @@ pub trait Queries: Send + Sync {
     async fn fetch_i64(&self, sql: &Sql) -> anyhow::Result<i64>;
     /// A catalogue query's rows of (name, NOT NULL, has a default).
     async fn fetch_columns(&self, sql: &Sql) -> anyhow::Result<Vec<ColumnInfo>>;
+    /// The first column of every row the statement returns, as text.
+    async fn fetch_texts(&self, sql: &Sql) -> anyhow::Result<Vec<String>>;
     /// Runs an INSERT built by [`Sql::insert`] and returns the new row's id.
     async fn insert(&self, sql: &Sql) -> anyhow::Result<i64>;
 }
@@ -184,6 +200,10 @@ impl<DB: Run> Queries for Pool<DB> {
 
     async fn fetch_columns(&self, sql: &Sql) -> anyhow::Result<Vec<ColumnInfo>> {
         Ok(DB::fetch_columns(&mut *self.acquire().await?, sql).await?)
+    }
+
+    async fn fetch_texts(&self, sql: &Sql) -> anyhow::Result<Vec<String>> {
+        Ok(DB::fetch_texts(&mut *self.acquire().await?, sql).await?)
     }
 
     async fn insert(&self, sql: &Sql) -> anyhow::Result<i64> {

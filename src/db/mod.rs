@@ -25,6 +25,7 @@ pub mod network;
 mod new_application;
 pub mod postgres;
 mod predicates;
+pub mod release;
 mod server;
 pub mod sql;
 pub mod sqlite;
@@ -40,6 +41,8 @@ pub use self::error::ErrorClass;
 pub use self::new_application::{
     application_insert_plan, application_values, InsertError, NewApplication,
 };
+pub use self::predicates::{Boundary, Rules};
+pub use self::release::{Detection, DotVersion, RulesInUse, DJANGO_MIGRATIONS};
 pub use self::sql::{Dialect, Sql, Value};
 pub use self::url::{Backend, DatabaseUrl};
 
@@ -178,11 +181,17 @@ pub struct Cutoffs {
     /// Step 3 deletes live refresh tokens whose access token `expires <= refresh_expire_at`;
     /// `None` (REFRESH_TOKEN_EXPIRE_SECONDS unset or 0) skips the step.
     pub refresh_expire_at: Option<DateTime<Utc>>,
+    /// The DOT release whose steps and boundaries apply ([`Rules::cutoffs`]); backends only
+    /// pass it on to the predicates.
+    pub rules: Rules,
 }
 
 impl Cutoffs {
-    /// Whether DOT runs `step` at all with these cutoffs.
+    /// Whether DOT runs `step` at all with these cutoffs (and the release has it).
     pub fn runs(&self, step: Step) -> bool {
+        if !self.rules.has(step) {
+            return false;
+        }
         match step {
             Step::RevokedRefreshTokens => self.refresh_revoked_at.is_some(),
             Step::ExpiredRefreshTokens => self.refresh_expire_at.is_some(),
@@ -378,6 +387,28 @@ pub trait Store: Send + Sync {
         self.run_embedded_migrations().await?;
         let after = applied_migrations(self.queries()).await?;
         Ok(MigrateOutcome::Applied((after - before) as usize))
+    }
+
+    /// Which DOT release migrated this database, from Django's ledger (`release.rs`).
+    async fn detect_dot_release(&self) -> Result<Detection> {
+        if self.table_columns(DJANGO_MIGRATIONS).await?.is_none() {
+            return Ok(Detection::without_ledger());
+        }
+        let mut sql = Sql::new(self.dialect());
+        sql.push("SELECT ")
+            .ident("name")
+            .push(" FROM ")
+            .ident(DJANGO_MIGRATIONS)
+            .push(" WHERE ")
+            .ident("app")
+            .push(" = ")
+            .bind(Value::Text(release::DOT_APP.into()));
+        let names = self
+            .queries()
+            .fetch_texts(&sql)
+            .await
+            .context("reading django_migrations")?;
+        Ok(Detection::from_migrations(&names))
     }
 
     async fn user_exists(&self, user_id: i64) -> Result<bool> {

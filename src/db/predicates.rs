@@ -1,16 +1,164 @@
-//! DOT 3.4.1's `clear_expired()` conditions (docs/compatibility.md#the-six-steps), written once for every dialect.
+//! The `clear_expired()` conditions of each DOT release this tool follows
+//! (docs/compatibility.md#the-steps-per-release), written once for every dialect.
+//!
+//! [`Rules`] names a release's rule set: which of the six steps it has, in which order, and the
+//! boundary of each cutoff. Everything that differs between releases is decided here, from the
+//! [`Cutoffs`] the backends pass through unread (they carry the run's `Rules`), so backends know
+//! nothing of releases.
 //!
 //! Each backend composes its own batch statements (a CTE on PostgreSQL, a scratch table on
 //! SQLite, an id range or list on MySQL) around these conditions, so the predicates and
-//! boundaries that decide which rows go (`<=` for steps 1 and 3, `<` for steps 4-6) exist in
-//! exactly one place. Cutoffs are bound, never interpolated; each backend binds them in its
-//! native type. Table names are validated identifiers and are quoted here.
+//! boundaries that decide which rows go exist in exactly one place. Cutoffs are bound, never
+//! interpolated; each backend binds them in its native type. Table names are validated
+//! identifiers and are quoted here.
 //!
 //! Aliases: the step's own table is always `t`; subqueries use `r` (refresh tokens) and `a`
 //! (access tokens).
 
 use super::sql::{Dialect, Sql, Value};
 use super::{BatchRequest, BatchShape, Cutoffs, Step, Tables};
+
+/// The rule set of one DOT release line's `clear_expired()`. Releases whose cleanup is the same
+/// share one: 2.0 covers 2.0-2.2, 2.3 covers 2.3-3.3.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Rules {
+    /// 2.0-2.2: refresh tokens only when R is set (`revoked < now-R`, then any refresh token
+    /// whose access token `expires < now-R`); access tokens; grants. No ID-token step.
+    Dot2_0,
+    /// 2.3-3.3: 2.0's steps plus ID tokens, after access tokens.
+    Dot2_3,
+    /// 3.4.0: revoked refresh tokens by the grace period (`revoked <= now-grace`, reuse
+    /// protection: `now-R`), even when R is unset; the expired step as in 2.3.
+    Dot3_4_0,
+    /// 3.4.1: the six steps (orphans, and `revoked IS NULL AND expires <= now-R`).
+    #[default]
+    Dot3_4_1,
+}
+
+/// How a cutoff is compared: strictly before (`__lt`) or at or before (`__lte`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundary {
+    Before,
+    AtOrBefore,
+}
+
+impl Boundary {
+    fn op(self) -> &'static str {
+        match self {
+            Boundary::Before => " < ",
+            Boundary::AtOrBefore => " <= ",
+        }
+    }
+
+    /// `<` or `<=`, for messages.
+    pub fn symbol(self) -> &'static str {
+        self.op().trim()
+    }
+}
+
+impl Rules {
+    pub const ALL: [Rules; 4] = [
+        Rules::Dot2_0,
+        Rules::Dot2_3,
+        Rules::Dot3_4_0,
+        Rules::Dot3_4_1,
+    ];
+
+    /// The name `--dot-version` takes and the JSON summary shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rules::Dot2_0 => "2.0",
+            Rules::Dot2_3 => "2.3",
+            Rules::Dot3_4_0 => "3.4.0",
+            Rules::Dot3_4_1 => "3.4.1",
+        }
+    }
+
+    /// The releases the rule set covers, in words.
+    pub fn releases(self) -> &'static str {
+        match self {
+            Rules::Dot2_0 => "2.0-2.2",
+            Rules::Dot2_3 => "2.3-3.3",
+            Rules::Dot3_4_0 => "3.4.0",
+            Rules::Dot3_4_1 => "3.4.1",
+        }
+    }
+
+    /// The rule set named `text` (one of [`Rules::name`]).
+    pub fn from_name(text: &str) -> Option<Rules> {
+        Rules::ALL.into_iter().find(|rules| rules.name() == text)
+    }
+
+    /// The steps the release runs, in its order (a subsequence of [`Step::ALL`]).
+    pub fn steps(self) -> &'static [Step] {
+        use Step::*;
+        match self {
+            Rules::Dot2_0 => &[
+                RevokedRefreshTokens,
+                ExpiredRefreshTokens,
+                ExpiredAccessTokens,
+                ExpiredGrants,
+            ],
+            Rules::Dot2_3 | Rules::Dot3_4_0 => &[
+                RevokedRefreshTokens,
+                ExpiredRefreshTokens,
+                ExpiredAccessTokens,
+                ExpiredIdTokens,
+                ExpiredGrants,
+            ],
+            Rules::Dot3_4_1 => &Step::ALL,
+        }
+    }
+
+    /// Whether the release has `step` at all.
+    pub fn has(self, step: Step) -> bool {
+        self.steps().contains(&step)
+    }
+
+    /// Step 1's comparison with `refresh_revoked_at`.
+    pub fn revoked_boundary(self) -> Boundary {
+        match self {
+            Rules::Dot2_0 | Rules::Dot2_3 => Boundary::Before,
+            Rules::Dot3_4_0 | Rules::Dot3_4_1 => Boundary::AtOrBefore,
+        }
+    }
+
+    /// Step 3's comparison of the access token's `expires` with `refresh_expire_at`.
+    pub fn expired_boundary(self) -> Boundary {
+        match self {
+            Rules::Dot3_4_1 => Boundary::AtOrBefore,
+            _ => Boundary::Before,
+        }
+    }
+
+    /// Whether step 3 spares revoked refresh tokens (`revoked IS NULL`); before 3.4.1 it takes
+    /// any refresh token whose access token expired.
+    pub fn expired_live_only(self) -> bool {
+        self == Rules::Dot3_4_1
+    }
+
+    /// Whether the release's cleanup reads REFRESH_TOKEN_GRACE_PERIOD_SECONDS and
+    /// REFRESH_TOKEN_REUSE_PROTECTION (before 3.4.0 revoked tokens go at `now - R`, whatever they say).
+    pub fn reads_revocation_settings(self) -> bool {
+        matches!(self, Rules::Dot3_4_0 | Rules::Dot3_4_1)
+    }
+
+    /// The run's cutoffs under these rules, from those of 3.4.1's set-up (`base`): before
+    /// 3.4.0 revoked refresh tokens share the expiry cutoff, so without R neither refresh-token
+    /// step runs.
+    pub fn cutoffs(self, base: &Cutoffs) -> Cutoffs {
+        let refresh_revoked_at = if self.reads_revocation_settings() {
+            base.refresh_revoked_at
+        } else {
+            base.refresh_expire_at
+        };
+        Cutoffs {
+            rules: self,
+            refresh_revoked_at,
+            ..base.clone()
+        }
+    }
+}
 
 /// Appends the condition under which DOT deletes a row of `step`'s table (aliased `t`).
 ///
@@ -29,10 +177,11 @@ pub(crate) fn step_condition_on(
     t: &str,
 ) {
     match step {
-        // Q(revoked__lte=refresh_revoked_at)
+        // Q(revoked__lte=refresh_revoked_at); before 3.4.0 Q(revoked__lt=refresh_expire_at)
         Step::RevokedRefreshTokens => match cutoffs.refresh_revoked_at {
             Some(cut) => {
-                sql.col(t, "revoked").push(" <= ").time(cut);
+                let op = cutoffs.rules.revoked_boundary().op();
+                sql.col(t, "revoked").push(op).time(cut);
             }
             None => {
                 sql.push("1 = 0");
@@ -45,12 +194,15 @@ pub(crate) fn step_condition_on(
                 .col(t, "access_token_id")
                 .push(" IS NULL");
         }
-        // Q(revoked__isnull=True, access_token__expires__lte=refresh_expire_at): DOT's INNER JOIN,
-        // as EXISTS on the access token's primary key.
+        // Q(revoked__isnull=True, access_token__expires__lte=refresh_expire_at); before 3.4.1
+        // Q(access_token__expires__lt=refresh_expire_at). DOT's INNER JOIN, as EXISTS on the
+        // access token's primary key.
         Step::ExpiredRefreshTokens => match cutoffs.refresh_expire_at {
             Some(cut) => {
-                sql.col(t, "revoked")
-                    .push(" IS NULL AND EXISTS (SELECT 1 FROM ")
+                if cutoffs.rules.expired_live_only() {
+                    sql.col(t, "revoked").push(" IS NULL AND ");
+                }
+                sql.push("EXISTS (SELECT 1 FROM ")
                     .ident(&tables.access_token)
                     .push(" a WHERE ")
                     .col("a", "id")
@@ -58,7 +210,7 @@ pub(crate) fn step_condition_on(
                     .col(t, "access_token_id")
                     .push(" AND ")
                     .col("a", "expires")
-                    .push(" <= ")
+                    .push(cutoffs.rules.expired_boundary().op())
                     .time(cut)
                     .push(")");
             }
@@ -140,10 +292,23 @@ pub(crate) fn scan_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
 /// run, *including the effect of the earlier steps of the same run*: an access token becomes
 /// deletable in step 4 when its refresh token goes in step 1 or 3, and an ID token in step 5 when
 /// its access token goes in step 4. Used by `--dry-run`, so that its counts are what a real run
-/// then deletes. Steps 1-3 are disjoint (revoked vs. not revoked, no access token vs. one), so
-/// their own conditions need no adjustment.
+/// then deletes. Under 3.4.1 steps 1-3 are disjoint (revoked vs. not revoked, no access token
+/// vs. one); before it, step 3 also takes revoked tokens, so those step 1 took are left out.
 pub(crate) fn deletable_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs: &Cutoffs) {
     match step {
+        Step::ExpiredRefreshTokens if !cutoffs.rules.expired_live_only() => {
+            step_condition(sql, tables, step, cutoffs);
+            if let Some(cut) = cutoffs.refresh_revoked_at {
+                // Two-valued: a NULL `revoked` makes the inner conjunction FALSE, not NULL.
+                sql.push(" AND NOT (")
+                    .col("t", "revoked")
+                    .push(" IS NOT NULL AND ")
+                    .col("t", "revoked")
+                    .push(cutoffs.rules.revoked_boundary().op())
+                    .time(cut)
+                    .push(")");
+            }
+        }
         Step::ExpiredAccessTokens => access_token_deleted(sql, tables, cutoffs, "t", "r"),
         Step::ExpiredIdTokens => {
             let access_tokens = (tables.access_token.as_str(), "a", "id_token_id");
@@ -180,6 +345,7 @@ fn expired_and_unreferenced<'s>(
 
 /// Step 4 after steps 1-3: the access token `at` is expired and no refresh token that survives
 /// steps 1 and 3 points to it. (Step 2 only removes refresh tokens without an access token.)
+/// A refresh token pointing to `at` is the one step 3 examines with `at`'s own `expires`.
 fn access_token_deleted(sql: &mut Sql, tables: &Tables, cutoffs: &Cutoffs, at: &str, rt: &str) {
     let refresh_tokens = (tables.refresh_token.as_str(), rt, "access_token_id");
     expired_and_unreferenced(sql, at, cutoffs, refresh_tokens);
@@ -198,20 +364,22 @@ fn access_token_deleted(sql: &mut Sql, tables: &Tables, cutoffs: &Cutoffs, at: &
             if i > 0 {
                 sql.push(" OR ");
             }
+            let rules = cutoffs.rules;
             if revoked_step {
                 sql.push("(")
                     .col(rt, "revoked")
                     .push(" IS NOT NULL AND ")
                     .col(rt, "revoked")
-                    .push(" <= ")
+                    .push(rules.revoked_boundary().op())
                     .time(cut)
                     .push(")");
             } else {
-                sql.push("(")
-                    .col(rt, "revoked")
-                    .push(" IS NULL AND ")
-                    .col(at, "expires")
-                    .push(" <= ")
+                sql.push("(");
+                if rules.expired_live_only() {
+                    sql.col(rt, "revoked").push(" IS NULL AND ");
+                }
+                sql.col(at, "expires")
+                    .push(rules.expired_boundary().op())
                     .time(cut)
                     .push(")");
             }
@@ -242,11 +410,12 @@ pub(crate) fn refresh_token_condition_as_join(
                     .col("a", "id")
                     .push(" = ")
                     .col("t", "access_token_id");
+                if cutoffs.rules.expired_live_only() {
+                    condition.col("t", "revoked").push(" IS NULL AND ");
+                }
                 condition
-                    .col("t", "revoked")
-                    .push(" IS NULL AND ")
                     .col("a", "expires")
-                    .push(" <= ")
+                    .push(cutoffs.rules.expired_boundary().op())
                     .time(cut);
             }
             None => {
@@ -282,6 +451,7 @@ mod tests {
             now,
             refresh_revoked_at: revoked.then(|| now - chrono::TimeDelta::seconds(10)),
             refresh_expire_at: expire.then(|| now - chrono::TimeDelta::seconds(500)),
+            rules: Rules::Dot3_4_1,
         }
     }
 
@@ -318,6 +488,88 @@ mod tests {
             r#"t."expires" < $1 AND NOT EXISTS (SELECT 1 FROM "oauth2_provider_accesstoken" a WHERE a."id_token_id" = t."id")"#
         );
         assert_eq!(text(Step::ExpiredGrants).0, r#"t."expires" < $1"#);
+    }
+
+    #[test]
+    fn each_release_has_its_own_steps_and_boundaries() {
+        let tables = Tables::default();
+        let base = cutoffs(true, true);
+        let text = |rules: Rules, step, deletable: bool| {
+            let c = rules.cutoffs(&base);
+            let mut sql = Sql::new(Dialect::Postgres);
+            if deletable {
+                deletable_condition(&mut sql, &tables, step, &c);
+            } else {
+                step_condition(&mut sql, &tables, step, &c);
+            }
+            sql.text
+        };
+        // Before 3.4.0 revoked tokens share the expiry cutoff, strictly.
+        let old = Rules::Dot2_3.cutoffs(&base);
+        assert_eq!(old.refresh_revoked_at, base.refresh_expire_at);
+        assert_eq!(
+            Rules::Dot3_4_0.cutoffs(&base).refresh_revoked_at,
+            base.refresh_revoked_at
+        );
+        let no_expiry = Rules::Dot2_0.cutoffs(&cutoffs(true, false));
+        assert!(!no_expiry.runs(Step::RevokedRefreshTokens));
+        assert!(Rules::Dot3_4_0
+            .cutoffs(&cutoffs(true, false))
+            .runs(Step::RevokedRefreshTokens));
+        for rules in [Rules::Dot2_0, Rules::Dot2_3] {
+            assert_eq!(
+                text(rules, Step::RevokedRefreshTokens, false),
+                r#"t."revoked" < $1"#
+            );
+        }
+        assert_eq!(
+            text(Rules::Dot3_4_0, Step::RevokedRefreshTokens, false),
+            r#"t."revoked" <= $1"#
+        );
+        let expired_any = r#"EXISTS (SELECT 1 FROM "oauth2_provider_accesstoken" a WHERE a."id" = t."access_token_id" AND a."expires" < $1)"#;
+        for rules in [Rules::Dot2_0, Rules::Dot2_3, Rules::Dot3_4_0] {
+            assert_eq!(
+                text(rules, Step::ExpiredRefreshTokens, false),
+                expired_any,
+                "{rules:?}"
+            );
+            // The dry run leaves out what step 1 took.
+            let op = rules.revoked_boundary().symbol();
+            assert_eq!(
+                text(rules, Step::ExpiredRefreshTokens, true),
+                format!(
+                    r#"{expired_any} AND NOT (t."revoked" IS NOT NULL AND t."revoked" {op} $2)"#
+                )
+            );
+            assert!(
+                text(rules, Step::ExpiredAccessTokens, true).contains(r#"OR (t."expires" < $3))"#),
+                "{rules:?}"
+            );
+        }
+        assert!(text(Rules::Dot3_4_1, Step::ExpiredRefreshTokens, false)
+            .contains(r#"a."expires" <= $1"#));
+        assert_eq!(
+            Rules::Dot2_0.steps(),
+            [
+                Step::RevokedRefreshTokens,
+                Step::ExpiredRefreshTokens,
+                Step::ExpiredAccessTokens,
+                Step::ExpiredGrants
+            ]
+        );
+        assert!(
+            Rules::Dot2_3.has(Step::ExpiredIdTokens)
+                && !Rules::Dot3_4_0.has(Step::OrphanedRefreshTokens)
+        );
+        assert!(!Rules::Dot2_3
+            .cutoffs(&base)
+            .runs(Step::OrphanedRefreshTokens));
+        for rules in Rules::ALL {
+            // Each release's order is 3.4.1's with steps left out.
+            let order: Vec<_> = Step::ALL.into_iter().filter(|s| rules.has(*s)).collect();
+            assert_eq!(order, rules.steps());
+            assert_eq!(Rules::from_name(rules.name()), Some(rules));
+        }
     }
 
     #[test]

@@ -268,6 +268,11 @@ impl<DB: Run> Queries for ServerPool<DB> {
             .await
     }
 
+    async fn fetch_texts(&self, sql: &Sql) -> Result<Vec<String>> {
+        self.bounded_statement(sql, |conn, sql| Box::pin(DB::fetch_texts(conn, sql)))
+            .await
+    }
+
     async fn insert(&self, sql: &Sql) -> Result<i64> {
         self.bounded_statement(sql, |conn, sql| Box::pin(DB::insert(conn, sql)))
             .await

@@ -1058,7 +1058,7 @@ fn dry_run_text_names_cutoffs() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.starts_with("Dry run: nothing is deleted. now = 2026-11-26T20:00:00.500000Z\n"),
+        text.starts_with("Dry run: nothing is deleted. now = 2026-11-26T20:00:00.500000Z; DOT 3.4.1 cleanup rules (3.4.1's; no django_migrations table)\n"),
         "{text}"
     );
     assert!(

@@ -18,6 +18,7 @@ mod apply;
 mod bench_smoke;
 mod cleartokens;
 mod createapplication;
+mod dot_releases;
 mod harness;
 mod hostile_input;
 mod interop;

@@ -69,6 +69,7 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OAUTHCTL_LOCK_BUDGET",
     "OAUTHCTL_NOW",
     "OAUTHCTL_METRICS_FILE",
+    "OAUTHCTL_DOT_VERSION",
     // Every command: the network bounds.
     "OAUTHCTL_NETWORK_TIMEOUT",
     // createapplication.
