@@ -82,6 +82,25 @@ def run_floor(be, db, c):
     return "floor SQL"
 
 
+def detected_rules(be, db, binary, want):
+    """(ok, what): the rules `oauthctl cleartokens --dry-run --format json` says it follows on db."""
+    import json
+
+    env = dict(os.environ, OAUTHCTL_NOW="2026-11-26T20:00:00Z")
+    for k in ("OAUTHCTL_DOT_VERSION", "REFRESH_TOKEN_EXPIRE_SECONDS"):
+        env.pop(k, None)
+    p = subprocess.run([binary, "--database-url", be.url(db), "cleartokens", "--dry-run", "--format", "json"],
+                       env=env, capture_output=True, text=True)
+    if p.returncode != 0:
+        return False, f"dry run exited {p.returncode}: {p.stderr.strip()[-500:]}"
+    try:
+        got = json.loads(p.stdout).get("dot_rules") or {}
+    except ValueError:
+        return False, f"no JSON on stdout: {p.stdout[:300]!r}"
+    what = f"rules {got.get('rules')!r} ({got.get('source')})"
+    return got.get("rules") == want, what + ("" if got.get("rules") == want else f", want {want!r}")
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_seed":
@@ -187,6 +206,13 @@ def main(argv=None):
                                check=True, capture_output=True, text=True)
             print(f"== {tag}: template {size}: {p.stdout.strip()} ({time.monotonic() - start:.1f}s)",
                   flush=True)
+        if rel:
+            ok, why = detected_rules(be, templates["full"], binary, rel["rules"])
+            print(f"PASS [{tag}] oauthctl detects the release: {why}" if ok
+                  else f"FAIL [{tag}] oauthctl detects the release: {why}", flush=True)
+            passed += ok
+            failed += not ok
+            record("detects the release's rules", ok, "" if ok else why)
         for i, c in enumerate(cases):
             t0 = time.monotonic()
             name = ("cleartokens " + c["label"]) if rel else case_name(c)

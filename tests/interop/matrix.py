@@ -3,8 +3,8 @@
 
   matrix.py run [--backend B]... [--release R]... [--jobs N] [--results FILE]
   matrix.py table            # print README's compatibility table, generated from MATRIX below
-  matrix.py check-readme     # exit 1 when README.md's table differs from what `table` prints
-  matrix.py write-readme     # rewrite README.md's table
+  matrix.py check-readme     # exit 1 when README.md's (or docs/compatibility.md's) table differs from `table`
+  matrix.py write-readme     # rewrite both tables
   matrix.py report FILE...   # a Markdown table of the results of earlier runs (JSON lines)
 
 MATRIX is the single declaration of what is tested: which releases (each with its own pinned
@@ -29,7 +29,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-README = os.path.join(REPO, "README.md")
+# The files that hold the generated table between the markers.
+TABLE_FILES = [os.path.join(REPO, "README.md"), os.path.join(REPO, "docs", "compatibility.md")]
 BEGIN = "<!-- BEGIN interop-matrix -->"
 END = "<!-- END interop-matrix -->"
 
@@ -100,7 +101,7 @@ def table():
     ]
     for rel in MATRIX:
         marks = ["yes" if be in rel.get("backends", BACKENDS) else "not tested" for be in BACKENDS]
-        what = ["migrate", "cleartokens: R unset, R set"]
+        what = ["migrate", "detection", "cleartokens: R unset, R set"]
         what.append("grace, reuse protection" if rel["grace"] else "grace and reuse protection ignored, as the release does")
         what.append("ID tokens" if rel["id_tokens"] else "no ID-token step")
         what.append("createapplication")
@@ -129,26 +130,31 @@ def readme_section(text):
 
 
 def check_readme():
-    text = open(README, encoding="utf-8").read()
-    a, b = readme_section(text)
-    if a is None:
-        print(f"README.md has no interop matrix section (markers {BEGIN!r} ... {END!r})", file=sys.stderr)
-        return 1
-    if text[a:b] != table():
-        print("README.md's interop matrix table differs from the matrix (tests/interop/matrix.py MATRIX): "
-              "run `python3 tests/interop/matrix.py write-readme`", file=sys.stderr)
-        return 1
-    print("PASS [readme] README.md's compatibility table matches the declared matrix")
-    return 0
+    bad = 0
+    for path in TABLE_FILES:
+        rel_path = os.path.relpath(path, REPO)
+        text = open(path, encoding="utf-8").read()
+        a, b = readme_section(text)
+        if a is None:
+            print(f"{rel_path} has no interop matrix section (markers {BEGIN!r} ... {END!r})", file=sys.stderr)
+            bad += 1
+        elif text[a:b] != table():
+            print(f"{rel_path}'s interop matrix table differs from the matrix (tests/interop/matrix.py MATRIX): "
+                  "run `python3 tests/interop/matrix.py write-readme`", file=sys.stderr)
+            bad += 1
+        else:
+            print(f"PASS [readme] {rel_path}'s compatibility table matches the declared matrix")
+    return 1 if bad else 0
 
 
 def write_readme():
-    text = open(README, encoding="utf-8").read()
-    a, b = readme_section(text)
-    if a is None:
-        raise SystemExit("README.md has no interop matrix markers: add them where the table belongs")
-    with open(README, "w", encoding="utf-8") as f:
-        f.write(text[:a] + table() + text[b:])
+    for path in TABLE_FILES:
+        text = open(path, encoding="utf-8").read()
+        a, b = readme_section(text)
+        if a is None:
+            raise SystemExit(f"{path} has no interop matrix markers: add them where the table belongs")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text[:a] + table() + text[b:])
     return 0
 
 
