@@ -22,7 +22,13 @@
    grant) is dumped in a canonical text form; A and B must be identical.
 
 --candidate floor checks bench/floor_sql.py's single-statement SQL instead of oauthctl (a
-self-check of the benchmark's floor). Needs OAUTHCTL_BIN for the oauthctl candidate; PostgreSQL at
+self-check of the benchmark's floor).
+
+--matrix RELEASE makes the run one cell of the release matrix (matrix.py, which starts it under that
+release's venv python): the release's scenarios (matrix.SCENARIOS) instead of the cases above, a
+PASS line for the release's own migrate, a check that oauthctl's auto detection names the release's
+rules, labels "[dot-RELEASE/BACKEND]", and with --results-jsonl one JSON object per check.
+--createapp adds app_check.py (createapplication accepted by the release's Django). Needs OAUTHCTL_BIN for the oauthctl candidate; PostgreSQL at
 127.0.0.1:5432 (postgres, trust) and MariaDB/MySQL at 127.0.0.1:3306 (root, no password), or the
 INTEROP_PG_* / INTEROP_MYSQL_* variables; an unreachable server is a failure, never a skip.
 Prints one line per case and "N passed, M failed"; exits 1 on any difference.
