@@ -9,7 +9,9 @@
 //!   from 2.4 (0009, 0010): before them DOT always hashes, and has neither field;
 //! - `ALLOW_URI_WILDCARDS` from 3.1 (0012 is 3.0's and 3.1's last migration);
 //! - the device-code grant type from 3.2 (0013, which widened the column to 44 characters);
-//! - `client_id` of up to 255 characters from 3.4.0 (0020); 100 before.
+//! - `client_id` of up to 255 characters from 3.4.0 (0020); 100 before;
+//! - `clean()` raises at its first problem, as a non-field error (`__all__`), before 3.4.1,
+//!   and HS256's conditions on the secret (present, unhashed) start with 3.4.0.
 
 use super::validation::{Candidate, Policy};
 use crate::db::{ColumnInfo, Detection};
@@ -81,6 +83,8 @@ impl Schema {
         Policy {
             client_id_max_length: if migration >= 20 { 255 } else { 100 },
             device_grant: migration >= 13,
+            clean_reports_all: migration >= 21,
+            hs256_secret_checks: migration >= 15,
             ..policy.clone()
         }
     }
@@ -227,14 +231,65 @@ mod tests {
     }
 
     #[test]
+    fn before_3_4_1_clean_reports_only_its_first_problem_as_a_non_field_error() {
+        use crate::application::validation::{validate, Lookups};
+        let mut c = candidate();
+        c.client_type = "public".into();
+        c.authorization_grant_type = "authorization-code".into();
+        c.algorithm = "HS256".into();
+        c.hash_client_secret = true;
+        c.allowed_origins = String::new();
+        let report_on = |c: &Candidate, migration: &str| {
+            let policy = at(migration, ALL).policy(&Policy::default());
+            let errors = validate(c, &policy, Lookups::default());
+            if errors.is_empty() {
+                String::new()
+            } else {
+                errors.to_string()
+            }
+        };
+        let report = |migration: &str| report_on(&c, migration);
+        let old = report("0014_alter_help_text");
+        assert!(
+            old.contains("__all__: ['redirect_uris cannot be empty"),
+            "{old}"
+        );
+        assert!(!old.contains("HS256"), "{old}");
+        let new = report("0022_refreshtoken_token_family_index");
+        assert!(
+            new.contains("redirect_uris: ['redirect_uris cannot be empty"),
+            "{new}"
+        );
+        assert!(new.contains("algorithm: ['You cannot use HS256"), "{new}");
+        assert!(
+            new.contains("hash_client_secret: ['You cannot use HS256 with a hashed"),
+            "{new}"
+        );
+        // 3.3 accepts HS256 with a hashed secret; 3.4.0 refuses it (first problem only).
+        c.client_type = "confidential".into();
+        c.redirect_uris = "https://example.com/cb".into();
+        assert_eq!(report_on(&c, "0014_alter_help_text"), "");
+        let v340 = report_on(&c, "0020_cimd_application_fields");
+        assert!(
+            v340.contains("__all__: ['You cannot use HS256 with a hashed"),
+            "{v340}"
+        );
+    }
+
+    #[test]
     fn validation_narrows_with_the_release() {
         let p = |m: &str| at(m, ALL).policy(&Policy::default());
         assert_eq!(p("0014_alter_help_text").client_id_max_length, 100);
         assert_eq!(p("0020_cimd_application_fields").client_id_max_length, 255);
         assert!(!p("0012_add_token_checksum").device_grant);
         assert!(p("0013_alter_application_authorization_grant_type_device").device_grant);
+        assert!(!p("0020_cimd_application_fields").clean_reports_all);
+        assert!(p("0020_cimd_application_fields").hs256_secret_checks);
+        assert!(!p("0014_alter_help_text").hs256_secret_checks);
+        assert!(p("0021_translatable_field_labels").clean_reports_all);
         let none = Schema::new(Detection::without_ledger(), "app", &columns(ALL));
         let policy = none.policy(&Policy::default());
         assert!(policy.device_grant && policy.client_id_max_length == 255);
+        assert!(policy.clean_reports_all && policy.hs256_secret_checks);
     }
 }

@@ -61,6 +61,11 @@ pub struct Policy {
     pub client_id_max_length: usize,
     /// Whether the device-code grant type is a choice (DOT 3.2 on).
     pub device_grant: bool,
+    /// How `clean()` reports: every problem on its field (3.4.1), or only the first, as a
+    /// non-field error `__all__` (DOT before 3.4.1 raised at the first problem).
+    pub clean_reports_all: bool,
+    /// Whether HS256 also needs an unhashed, non-empty secret (DOT 3.4.0 on).
+    pub hs256_secret_checks: bool,
 }
 
 impl Default for Policy {
@@ -72,6 +77,8 @@ impl Default for Policy {
             allowed_origin_schemes: vec!["https".into()],
             client_id_max_length: 255,
             device_grant: true,
+            clean_reports_all: true,
+            hs256_secret_checks: true,
         }
     }
 }
@@ -279,6 +286,25 @@ fn clean_fields(
 
 /// `Application.clean()`: errors keyed by field, appended after the field errors.
 fn clean(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
+    let mut found = FieldErrors::default();
+    clean_checks(&mut found, candidate, policy);
+    if policy.clean_reports_all {
+        for (field, messages) in found.fields {
+            for message in messages {
+                errors.add(&field, message);
+            }
+        }
+    } else if let Some((_, messages)) = found.fields.into_iter().next() {
+        // The first problem found: each field's messages are in the order they were found,
+        // and the first field is the one of the first message.
+        if let Some(first) = messages.into_iter().next() {
+            errors.add("__all__", first);
+        }
+    }
+}
+
+/// `clean()`'s checks in DOT's order, each problem on its field.
+fn clean_checks(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
     let redirect_uris = py_split_whitespace(&candidate.redirect_uris);
     if redirect_uris.is_empty() {
         if REDIRECTING_GRANTS.contains(&candidate.authorization_grant_type.as_str()) {
@@ -326,7 +352,9 @@ fn clean(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
                 "You cannot use HS256 with public grants or clients",
             );
         }
-        if candidate.client_secret.is_empty() {
+        if !policy.hs256_secret_checks {
+            // Before 3.4.0 HS256 had no condition on the secret.
+        } else if candidate.client_secret.is_empty() {
             errors.add(
                 "client_secret",
                 "You cannot use HS256 without a client secret; it is the HMAC signing key.",

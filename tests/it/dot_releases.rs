@@ -782,6 +782,49 @@ backend_test!(createapplication_writes_what_each_release_has, |backend| {
                 );
             }
         }
+        // clean(): before 3.4.1 only its first problem, as a non-field error; HS256's
+        // conditions on the secret from 3.4.0.
+        let bad = db.run(&[
+            "createapplication",
+            "public",
+            "authorization-code",
+            "--algorithm",
+            "HS256",
+        ]);
+        assert_eq!(code(&bad), 2, "{what}: {}", stderr(&bad));
+        assert!(
+            stderr(&bad).contains(
+                " - __all__: ['redirect_uris cannot be empty with grant_type authorization-code']"
+            ),
+            "{what}: {}",
+            stderr(&bad)
+        );
+        assert!(!stderr(&bad).contains("HS256"), "{what}: {}", stderr(&bad));
+        let hs256 = db.run(&[
+            "createapplication",
+            "confidential",
+            "authorization-code",
+            "--client-id",
+            "hs",
+            "--redirect-uris",
+            "https://example.com/cb",
+            "--algorithm",
+            "HS256",
+            "--hasher",
+            "pbkdf2_sha256",
+        ]);
+        match release {
+            Release::V3_4_0 => {
+                assert_eq!(code(&hs256), 2, "{what}: {}", stderr(&hs256));
+                assert!(
+                    stderr(&hs256)
+                        .contains("__all__: ['You cannot use HS256 with a hashed client secret"),
+                    "{}",
+                    stderr(&hs256)
+                );
+            }
+            _ => assert_eq!(code(&hs256), 0, "{what}: DOT hashed it: {}", stderr(&hs256)),
+        }
         // Newer fields where the release has them.
         if release != Release::V2_0 {
             let out = db.run(&[
@@ -816,8 +859,8 @@ backend_test!(createapplication_writes_what_each_release_has, |backend| {
         }
         let rows = db.scalar("SELECT COUNT(*) FROM oauth2_provider_application");
         let expected = match release {
-            Release::V2_0 => 1,
-            Release::V3_3 => 3,
+            Release::V2_0 => 2,
+            Release::V3_3 => 4,
             _ => 4,
         };
         assert_eq!(
