@@ -49,6 +49,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
+from interop_lib import token_request  # noqa: E402
 from oauth2_provider.models import (  # noqa: E402
     get_access_token_model,
     get_application_model,
@@ -448,18 +449,6 @@ def compare_with_dot(suite, case, app, run):
 
 # --------------------------------------------------------------------------------------------
 # DOT's endpoints
-
-
-def basic_auth(client_id, secret):
-    raw = f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}"
-    return "Basic " + base64.b64encode(raw.encode("ascii")).decode("ascii")
-
-
-def token_request(data, client_id=None, secret=None):
-    extra = {}
-    if client_id is not None:
-        extra["HTTP_AUTHORIZATION"] = basic_auth(client_id, secret)
-    return Client().post("/o/token/", data, **extra)
 
 
 def client_credentials_checks(suite, label, app, secret):

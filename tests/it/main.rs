@@ -25,6 +25,7 @@ mod hostile_input;
 mod indexes;
 mod interop;
 mod interop_cleartokens;
+mod interop_matrix;
 mod observability;
 mod packaging;
 mod reliability_crash;
