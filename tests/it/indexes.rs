@@ -273,6 +273,20 @@ backend_test!(custom_table_names_are_respected, |backend| {
         status.contains(&("oauthctl_grant_expires".into(), "missing".into())),
         "{status:?}"
     );
+    // Building it on DOT's table: index names are per schema on PostgreSQL and per database on
+    // SQLite, so `IF NOT EXISTS` would skip it; that is an error, never a false "created".
+    let out = db.run(&["indexes", "create"]);
+    if backend == Backend::MySql {
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(ours(&all_indexes(&db)).contains(&format!("{GRANT}.oauthctl_grant_expires")));
+    } else {
+        assert_eq!(code(&out), 1, "{}", stdout(&out));
+        assert!(
+            stderr(&out).contains("exists elsewhere"),
+            "{}",
+            stderr(&out)
+        );
+    }
 });
 
 // ---------------------------------------------------------------------------------------------
