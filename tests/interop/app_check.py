@@ -10,6 +10,9 @@ runs, and the release's Django must accept what it wrote:
   - the stored hash verifies the secret oauthctl showed (`check_password`),
   - the stored row passes the release's `full_clean()`,
   - the release's `/o/token/` hands out a client_credentials token for that secret.
+Then `--no-hash-client-secret`: where the release's model has `hash_client_secret` (2.4+), the secret
+is stored as given and the release still accepts the row and the secret; before, oauthctl must refuse
+it (exit 2, one line on stderr, nothing written).
 Prints one PASS/FAIL line per check; exit 1 on any failure.
 """
 import argparse
@@ -36,12 +39,16 @@ Application = get_application_model()
 AccessToken = get_access_token_model()
 
 
-def create(hasher, name):
-    env = dict(os.environ, TZ="America/New_York")
-    env.pop("DATABASE_URL", None)
+def oauthctl_create(name, *extra, env=None):
+    full_env = dict(os.environ, TZ="America/New_York", **(env or {}))
+    full_env.pop("DATABASE_URL", None)
     cmd = [os.environ["OAUTHCTL_BIN"], "--database-url", os.environ["INTEROP_DATABASE_URL"], "createapplication",
-           "confidential", "client-credentials", "--name", name, "--hasher", hasher, "--format", "json"]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+           "confidential", "client-credentials", "--name", name, "--format", "json", *extra]
+    return subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def create(hasher, name):
+    p = oauthctl_create(name, "--hasher", hasher)
     assert p.returncode == 0, f"oauthctl createapplication exited {p.returncode}: {p.stderr.strip()[:800]}"
     data = json.loads(p.stdout)
     assert isinstance(data.get("client_secret"), str), f"no generated client_secret in {sorted(data)}"
@@ -107,6 +114,33 @@ def main():
         check(f"{label}: the release's check_password accepts the shown secret", verify)
         check(f"{label}: the release's full_clean() accepts the row", clean)
         check(f"{label}: the release's /o/token/ issues a client_credentials token", token)
+
+    # --no-hash-client-secret: the release's own model says whether it has the column (2.4+).
+    plain = "matrix-plain-secret-0123456789abcdefghij"
+    if any(f.name == "hash_client_secret" for f in Application._meta.get_fields()):
+        def unhashed():
+            p = oauthctl_create("matrix plain", "--no-hash-client-secret", "--client-secret-env", "MATRIX_SECRET",
+                                env={"MATRIX_SECRET": plain})
+            assert p.returncode == 0, f"exit {p.returncode}: {p.stderr.strip()[:800]}"
+            app = Application.objects.get(client_id=json.loads(p.stdout)["client_id"])
+            assert not app.hash_client_secret and app.client_secret == plain, "secret not stored as given"
+            app.full_clean()
+            r = token_request({"grant_type": "client_credentials"}, app.client_id, plain)
+            assert r.status_code == 200, f"/o/token/: HTTP {r.status_code}: {r.content[:300]!r}"
+
+        check("createapplication --no-hash-client-secret: stored as given, full_clean() and /o/token/ accept it",
+              unhashed)
+    else:
+        def refused():
+            before = Application.objects.count()
+            p = oauthctl_create("matrix plain", "--no-hash-client-secret", "--client-secret-env", "MATRIX_SECRET",
+                                env={"MATRIX_SECRET": plain})
+            assert p.returncode == 2, f"exit {p.returncode} (want 2): {p.stderr.strip()[:800]}"
+            assert len(p.stderr.strip().splitlines()) == 1, f"not one line on stderr: {p.stderr!r}"
+            assert Application.objects.count() == before, "a row was written"
+
+        check("createapplication --no-hash-client-secret on a release without hash_client_secret: exit 2, "
+              "one line, nothing written", refused)
     return 1 if failed else 0
 
 

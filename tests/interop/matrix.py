@@ -67,6 +67,7 @@ SCENARIOS = [
 
 # The createapplication checks of every cell (app_check.py), on an argon2-hashed secret.
 APP_CHECKS = ["check_password", "full_clean", "/o/token/ client_credentials"]
+# ... and --no-hash-client-secret: accepted from 2.4 (hash_client_secret), refused (exit 2) before.
 
 
 def release(rid):
@@ -114,7 +115,9 @@ def table():
         "`cleartokens` (frozen clock) on one copy and `oauthctl cleartokens` on the other, for each of "
         + ", ".join(f"*{s['name']}*" for s in SCENARIOS)
         + ": identical remaining rows in all five tables; and `oauthctl createapplication` "
-        "(argon2) accepted by the release: " + ", ".join(f"`{c}`" for c in APP_CHECKS) + ".",
+        "(argon2) accepted by the release: " + ", ".join(f"`{c}`" for c in APP_CHECKS)
+        + "; `--no-hash-client-secret` stored as given and accepted from 2.4, refused (exit 2, nothing written) "
+        "before.",
         END,
     ]
     return "\n".join(lines)
