@@ -34,7 +34,9 @@ use self::report::{Output, Report, Reporter, StepReport, StepStatus, StopReason,
 use self::settings::Plan;
 use self::stop::{Signals, Stop};
 use crate::db::network::{CleanupPace, Place};
-use crate::db::{BatchOutcome, BatchRequest, CleanupLock, Cutoffs, ErrorClass, Step, Store};
+use crate::db::{
+    BatchOutcome, BatchRequest, CleanupLock, Cutoffs, ErrorClass, Examined, Step, Store,
+};
 use crate::error::Failure;
 use crate::shell::Shell;
 
@@ -50,6 +52,10 @@ pub trait Cleaner {
     fn count_deletable(&self, step: Step, cutoffs: &Cutoffs) -> impl Future<Output = Result<u64>>;
     /// [`Store::classify_error`].
     fn classify_error(&self, error: &anyhow::Error) -> ErrorClass;
+    /// [`Store::examined_counter`].
+    fn examined_counter(&self) -> impl Future<Output = Result<Option<Examined>>> {
+        async { Ok(None) }
+    }
     /// [`Store::batch_deadline`], and where the server is: one attempt of a batch, its lock
     /// check included, is given up after it. `None`: unbounded.
     fn attempt_bound(&self) -> Option<AttemptBound> {
@@ -74,6 +80,10 @@ impl<S: Store + ?Sized> Cleaner for S {
 
     fn classify_error(&self, error: &anyhow::Error) -> ErrorClass {
         Store::classify_error(self, error)
+    }
+
+    async fn examined_counter(&self) -> Result<Option<Examined>> {
+        Store::examined_counter(self).await
     }
 
     fn attempt_bound(&self) -> Option<AttemptBound> {
@@ -195,15 +205,37 @@ struct Run<'a, C: ?Sized> {
 impl<C: Cleaner + ?Sized> Run<'_, C> {
     async fn step(&mut self, step: Step) -> Result<StepReport> {
         if !self.plan.cutoffs.rules.has(step) {
-            Ok(StepReport::new(step, StepStatus::NotInRelease))
+            return Ok(StepReport::new(step, StepStatus::NotInRelease));
         } else if self.stop_reason != StopReason::Completed {
-            Ok(StepReport::new(step, StepStatus::NotReached))
+            return Ok(StepReport::new(step, StepStatus::NotReached));
         } else if !self.plan.cutoffs.runs(step) {
-            Ok(StepReport::new(step, StepStatus::Skipped))
-        } else if self.plan.dry_run {
-            self.count(step).await
+            return Ok(StepReport::new(step, StepStatus::Skipped));
+        }
+        let started = Instant::now();
+        let before = self.examined().await;
+        let mut report = if self.plan.dry_run {
+            self.count(step).await?
         } else {
-            self.delete(step).await
+            self.delete(step).await?
+        };
+        report.seconds = report::round_seconds(started.elapsed());
+        let after = self.examined().await;
+        report.examined = before.zip(after).and_then(|(b, a)| a.since(b));
+        Ok(report)
+    }
+
+    /// The backend's read counter now; `None` when it has none or reading it failed (the
+    /// figure is for the summary only: a failure here never fails the run).
+    async fn examined(&mut self) -> Option<Examined> {
+        match self.store.examined_counter().await {
+            Ok(counter) => counter,
+            Err(error) => {
+                tracing::debug!(
+                    "cannot read the examined counter: {}",
+                    crate::error::message(&error)
+                );
+                None
+            }
         }
     }
 
@@ -279,6 +311,7 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
             report.batches += 1;
         }
         report.deleted += outcome.deleted;
+        report.candidates += outcome.candidates;
         if outcome.candidates > 0 {
             tracing::info!(
                 step = %report::step_name(request.step),

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::settings::{Plan, Settings};
-use crate::db::{BatchOutcome, Cutoffs, Rules, RulesInUse, Step};
+use crate::db::{BatchOutcome, Cutoffs, Examined, Rules, RulesInUse, Step};
 use crate::django::timezone::DjangoTime;
 use crate::shell::Shell;
 
@@ -53,6 +53,13 @@ pub struct StepReport {
     /// Dry run only: rows the step would delete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_delete: Option<u64>,
+    /// How long the step took, its batches (or its count) and the pauses between them.
+    pub seconds: f64,
+    /// Rows the step's candidate searches returned (what its batches then tried to delete).
+    pub candidates: u64,
+    /// What the database read during the step, as far as the backend can tell
+    /// ([`Examined`]); null where it cannot (SQLite) or the figure was not available.
+    pub examined: Option<Examined>,
 }
 
 impl StepReport {
@@ -63,6 +70,9 @@ impl StepReport {
             deleted: 0,
             batches: 0,
             would_delete: None,
+            seconds: 0.0,
+            candidates: 0,
+            examined: None,
         }
     }
 }
@@ -191,7 +201,7 @@ fn seconds(delta: TimeDelta) -> f64 {
     delta.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
 }
 
-fn round_seconds(d: Duration) -> f64 {
+pub(crate) fn round_seconds(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e6
 }
 
@@ -466,11 +476,22 @@ mod tests {
         let mut report = StepReport::new(Step::ExpiredGrants, StepStatus::Partial);
         report.deleted = 3;
         report.batches = 1;
+        report.seconds = 0.25;
+        report.candidates = 4;
+        report.examined = Some(Examined::Pages(12));
         let value = serde_json::to_value(&report).unwrap();
         assert_eq!(
             value,
-            serde_json::json!({"name": "expired_grants", "status": "partial", "deleted": 3, "batches": 1})
+            serde_json::json!({"name": "expired_grants", "status": "partial", "deleted": 3, "batches": 1,
+                "seconds": 0.25, "candidates": 4, "examined": {"pages": 12}})
         );
+        report.examined = Some(Examined::Rows(5));
+        assert_eq!(
+            serde_json::to_value(&report).unwrap()["examined"],
+            serde_json::json!({"rows": 5})
+        );
+        report.examined = None;
+        assert!(serde_json::to_value(&report).unwrap()["examined"].is_null());
         report.would_delete = Some(7);
         let value = serde_json::to_value(&report).unwrap();
         assert_eq!(value["would_delete"], 7);

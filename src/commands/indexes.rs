@@ -15,6 +15,11 @@ use crate::error::Outcome;
 use crate::shell::Shell;
 
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Exit codes: 0 done, 1 runtime failure (an index built before it stays; run \
+create again), 2 usage: a bad option, or a table or column the indexes need is missing (nothing \
+built or dropped)."
+)]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,

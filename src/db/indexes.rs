@@ -370,11 +370,11 @@ pub(crate) async fn create<S: Store + ?Sized>(
                     &index,
                 )
                 .await?;
-                run(store, &index.create_sql(flavor), "building", &index).await?;
+                build(store, flavor, &index).await?;
                 IndexChange::Rebuilt
             }
             IndexStatus::Missing => {
-                run(store, &index.create_sql(flavor), "building", &index).await?;
+                build(store, flavor, &index).await?;
                 IndexChange::Created
             }
         };
@@ -399,6 +399,29 @@ pub(crate) async fn drop<S: Store + ?Sized>(store: &S) -> Result<Vec<(CleanupInd
         changes.push((index, change));
     }
     Ok(changes)
+}
+
+/// Builds `index` and checks that it is now there, valid, on its table: `IF NOT EXISTS` would
+/// silently skip a build whose name another table's index already has.
+async fn build<S: Store + ?Sized>(
+    store: &S,
+    flavor: DdlFlavor,
+    index: &CleanupIndex,
+) -> Result<()> {
+    run(store, &index.create_sql(flavor), "building", index).await?;
+    let code = store
+        .queries()
+        .fetch_i64(&index.status_sql(store.dialect()))
+        .await
+        .with_context(|| format!("looking up index {} in the catalogue", index.name))?;
+    if IndexStatus::from_code(code) != IndexStatus::Present {
+        bail!(
+            "index {} was not built on {}: an index of that name exists elsewhere (another table or schema); drop or rename it",
+            index.name,
+            index.table
+        );
+    }
+    Ok(())
 }
 
 async fn run<S: Store + ?Sized>(

@@ -239,6 +239,30 @@ impl BatchOutcome {
     }
 }
 
+/// What a backend reads, by its own counters: the difference over one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Examined {
+    /// MySQL/MariaDB: rows the storage engine handed to this session (the sum of the session's
+    /// `Handler_read_%` counters), over every table the step read.
+    Rows(u64),
+    /// PostgreSQL: buffer pages (heap and index, hit or read) of the four token tables, from
+    /// `pg_statio_user_tables`: every session's, so live traffic during the step counts too.
+    Pages(u64),
+}
+
+impl Examined {
+    /// The counter's growth from `before` to `self`; `None` when the two are not comparable
+    /// (a different kind, or a counter that went back: a new session after a lost one).
+    pub fn since(self, before: Examined) -> Option<Examined> {
+        match (before, self) {
+            (Examined::Rows(b), Examined::Rows(a)) => a.checked_sub(b).map(Examined::Rows),
+            (Examined::Pages(b), Examined::Pages(a)) => a.checked_sub(b).map(Examined::Pages),
+            _ => None,
+        }
+    }
+}
+
 /// The batch the cleanup loop asks a backend for next ([`Store::delete_batch`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchRequest {
@@ -537,6 +561,12 @@ pub trait Store: Send + Sync {
             .await
             .with_context(|| format!("counting rows in {}", step.table(self.tables())))?;
         Ok(count as u64)
+    }
+
+    /// The backend's counter of what this cleanup has read so far, for the per-step figures of
+    /// the summary (the difference over a step); `None` where the backend has none (SQLite).
+    async fn examined_counter(&self) -> Result<Option<Examined>> {
+        Ok(None)
     }
 
     /// Classifies an error from [`Store::delete_batch`] for the retry loop.

@@ -505,6 +505,42 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn examined_counter(&self) -> Result<Option<super::Examined>> {
+        // This session's own counts reach the statistics views only when it flushes them,
+        // at most once a second on its own: ask for the flush (PostgreSQL ≥ 15; it happens as
+        // the session goes idle after this statement), then read.
+        let mut flush = Sql::new(Dialect::Postgres);
+        flush.push("SELECT 1::bigint FROM (SELECT pg_stat_force_next_flush()) AS f");
+        let mut pages = Sql::new(Dialect::Postgres);
+        pages.push(
+            "SELECT COALESCE(SUM(COALESCE(heap_blks_read, 0) + COALESCE(heap_blks_hit, 0) \
+             + COALESCE(idx_blks_read, 0) + COALESCE(idx_blks_hit, 0)), 0)::bigint \
+             FROM pg_statio_user_tables WHERE relid IN (",
+        );
+        let t = &self.tables;
+        for (i, table) in [&t.access_token, &t.refresh_token, &t.id_token, &t.grant]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                pages.push(", ");
+            }
+            pages
+                .push("to_regclass(")
+                .bind(Value::Text(Dialect::Postgres.quote(table)))
+                .push(")");
+        }
+        pages.push(")");
+        let queries = self.queries();
+        // An older server has no such function: its counts are at most a second late.
+        let _ = queries.fetch_i64(&flush).await;
+        let count = queries
+            .fetch_i64(&pages)
+            .await
+            .context("reading pg_statio_user_tables")?;
+        Ok(Some(super::Examined::Pages(count.max(0) as u64)))
+    }
+
     async fn run_index_ddl(&self, statement: &str) -> Result<()> {
         // CONCURRENTLY waits for every transaction older than the build: no statement bound.
         self.server

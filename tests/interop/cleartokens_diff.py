@@ -3,7 +3,7 @@
 `manage.py cleartokens`, on one backend.
 
   cleartokens_diff.py sqlite|postgres|mysql [--candidate oauthctl|floor] [--quick] [--random-rows N]
-                      [--seed S] [--keep] [-k SUBSTRING]
+                      [--seed S] [--keep] [-k SUBSTRING] [--with-indexes]
 
 1. A template database is created and migrated by Django's `migrate`, then seeded through DOT's own
    models with every clear_expired case of DOT's own tests (TestClearExpired's 200 access tokens,
@@ -20,6 +20,9 @@
    oauthctl its settings as flags, the other half as DOT-named environment variables.
 3. Every remaining row of the five DOT tables (application, accesstoken, refreshtoken, idtoken,
    grant) is dumped in a canonical text form; A and B must be identical.
+
+--with-indexes runs `oauthctl indexes create` on the candidate's copy before each run, so that the
+same rows are proven with the cleanup indexes as without them.
 
 --candidate floor checks bench/floor_sql.py's single-statement SQL instead of oauthctl (a
 self-check of the benchmark's floor). Needs OAUTHCTL_BIN for the oauthctl candidate; PostgreSQL at
@@ -437,10 +440,16 @@ def run_dot(be, db, c, py):
     return counts
 
 
-def run_oauthctl(be, db, c, binary):
+def run_oauthctl(be, db, c, binary, with_indexes=False):
     env = dict(os.environ, OAUTHCTL_NOW=rfc3339(NOWS[c["now"]]))
     for k in SETTING_ENV:
         env.pop(k, None)
+    if with_indexes:
+        # The cleanup indexes on the candidate's copy only: DOT's copy keeps Django's schema.
+        p = subprocess.run([binary, "--database-url", be.url(db), "indexes", "create"], env=env,
+                           capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"oauthctl indexes create exited {p.returncode}: {p.stderr[-2000:]}")
     cmd = [binary, "--database-url", be.url(db), "cleartokens"]
     if c["via"] == "flags":
         if c["rte"] is not None:
@@ -497,6 +506,8 @@ def main(argv=None):
     ap.add_argument("--seed", default="1")
     ap.add_argument("--keep", action="store_true", help="keep the databases of failed cases")
     ap.add_argument("-k", default=None, help="only cases whose name contains this")
+    ap.add_argument("--with-indexes", action="store_true",
+                    help="create oauthctl's cleanup indexes on the candidate's copy first")
     args = ap.parse_args(argv)
 
     binary = None
@@ -546,7 +557,8 @@ def main(argv=None):
                 be.create(b, template=tpl)
                 before = be.counts(a)
                 dot_counts = run_dot(be, a, c, py)
-                info = run_oauthctl(be, b, c, binary) if binary else run_floor(be, b, c)
+                info = (run_oauthctl(be, b, c, binary, args.with_indexes) if binary
+                        else run_floor(be, b, c))
                 da, db_ = be.dump(a), be.dump(b)
                 after = be.counts(a)
                 gone = "/".join(str(x - y) for x, y in zip(before, after))

@@ -470,6 +470,14 @@ impl TestDb {
             self.backend,
             String::from_utf8_lossy(&out.stderr)
         );
+        if with_cleanup_indexes() && !self.name.starts_with("oauthctl_t_ix") {
+            let out = self.oauthctl(&["indexes", "create"]).output().unwrap();
+            assert!(
+                out.status.success(),
+                "indexes create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
 
     /// The binary with DATABASE_URL pointing here and a scrubbed environment ([`SCRUBBED_ENV`]).
@@ -630,4 +638,11 @@ pub fn stderr(out: &Output) -> String {
 
 pub fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
+}
+
+/// OAUTHCTL_TEST_CLEANUP_INDEXES=1: every migrated test database also gets the cleanup indexes
+/// (`oauthctl indexes create`), so that the cleartokens suites prove the same rows with them as
+/// without (the `indexes::` tests, whose databases are tagged `ix…`, manage their own).
+fn with_cleanup_indexes() -> bool {
+    std::env::var("OAUTHCTL_TEST_CLEANUP_INDEXES").is_ok_and(|v| !v.is_empty() && v != "0")
 }
