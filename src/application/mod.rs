@@ -7,11 +7,13 @@
 
 pub mod credentials;
 pub mod hashing;
+pub mod release;
 pub mod validation;
 
 use anyhow::{bail, Result};
 
 pub use self::hashing::Hasher;
+pub use self::release::Schema;
 pub use self::validation::{
     parse_user, validate, Candidate, FieldErrors, Lookups, Policy, UserRef, REPORT_HEADER,
     UNIQUE_CLIENT_ID_MESSAGE,
@@ -51,16 +53,15 @@ pub async fn create(store: &dyn Store, url: &DatabaseUrl, request: Request) -> R
     let candidate = &request.candidate;
     let table = store.tables().application.clone();
     let columns = db::require_table(store, url, &table).await?;
-    if !candidate.hash_client_secret && !columns.iter().any(|c| c.name == "hash_client_secret") {
-        bail!(Failure::Usage(format!(
-            "--no-hash-client-secret needs DOT ≥ 2.4 (column hash_client_secret); table {table} does not have it"
-        )));
+    let schema = Schema::new(store.detect_dot_release().await?, &table, &columns);
+    if let Some(unsupported) = schema.unsupported(candidate, &request.policy).first() {
+        bail!(Failure::Usage(unsupported.message.clone()));
     }
     let lookups = Lookups {
         user_exists: user_exists(store, candidate).await?,
         client_id_taken: store.client_id_exists(&candidate.client_id).await?,
     };
-    let errors = validate(candidate, &request.policy, lookups);
+    let errors = validate(candidate, &schema.policy(&request.policy), lookups);
     if errors.only_duplicate_client_id() {
         bail!(Failure::ClientIdTaken(errors));
     }

@@ -57,6 +57,15 @@ pub struct Policy {
     pub rsa_private_key_configured: bool,
     /// `ALLOWED_SCHEMES`, the schemes an allowed origin may have (default https).
     pub allowed_origin_schemes: Vec<String>,
+    /// `client_id`'s `max_length`: 255 from DOT 3.4.0, 100 before (`release.rs`).
+    pub client_id_max_length: usize,
+    /// Whether the device-code grant type is a choice (DOT 3.2 on).
+    pub device_grant: bool,
+    /// How `clean()` reports: every problem on its field (3.4.1), or only the first, as a
+    /// non-field error `__all__` (DOT before 3.4.1 raised at the first problem).
+    pub clean_reports_all: bool,
+    /// Whether HS256 also needs an unhashed, non-empty secret (DOT 3.4.0 on).
+    pub hs256_secret_checks: bool,
 }
 
 impl Default for Policy {
@@ -66,6 +75,10 @@ impl Default for Policy {
             allow_uri_wildcards: false,
             rsa_private_key_configured: false,
             allowed_origin_schemes: vec!["https".into()],
+            client_id_max_length: 255,
+            device_grant: true,
+            clean_reports_all: true,
+            hs256_secret_checks: true,
         }
     }
 }
@@ -203,7 +216,7 @@ fn check_choice(
 /// the uniqueness check, each appending to the errors in Django's order.
 pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> FieldErrors {
     let mut errors = FieldErrors::default();
-    clean_fields(&mut errors, candidate, lookups);
+    clean_fields(&mut errors, candidate, policy, lookups);
     clean(&mut errors, candidate, policy);
     // validate_unique(), only for fields without errors.
     if lookups.client_id_taken && !errors.has("client_id") {
@@ -213,8 +226,13 @@ pub fn validate(candidate: &Candidate, policy: &Policy, lookups: Lookups) -> Fie
 }
 
 /// `clean_fields()`, in the model's field order.
-fn clean_fields(errors: &mut FieldErrors, candidate: &Candidate, lookups: Lookups) {
-    if let Some(message) = max_length_message(255, &candidate.client_id) {
+fn clean_fields(
+    errors: &mut FieldErrors,
+    candidate: &Candidate,
+    policy: &Policy,
+    lookups: Lookups,
+) {
+    if let Some(message) = max_length_message(policy.client_id_max_length, &candidate.client_id) {
         errors.add("client_id", message);
     }
     if let Some(user) = &candidate.user {
@@ -243,11 +261,17 @@ fn clean_fields(errors: &mut FieldErrors, candidate: &Candidate, lookups: Lookup
         CLIENT_TYPES,
         false,
     );
+    let device_grant = GRANT_TYPES[1];
+    let grant_types: Vec<&str> = GRANT_TYPES
+        .iter()
+        .copied()
+        .filter(|grant| policy.device_grant || *grant != device_grant)
+        .collect();
     check_choice(
         errors,
         "authorization_grant_type",
         &candidate.authorization_grant_type,
-        GRANT_TYPES,
+        &grant_types,
         false,
     );
     // max_length is checked on the plaintext, before hashing, as DOT does.
@@ -262,6 +286,25 @@ fn clean_fields(errors: &mut FieldErrors, candidate: &Candidate, lookups: Lookup
 
 /// `Application.clean()`: errors keyed by field, appended after the field errors.
 fn clean(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
+    let mut found = FieldErrors::default();
+    clean_checks(&mut found, candidate, policy);
+    if policy.clean_reports_all {
+        for (field, messages) in found.fields {
+            for message in messages {
+                errors.add(&field, message);
+            }
+        }
+    } else if let Some((_, messages)) = found.fields.into_iter().next() {
+        // The first problem found: each field's messages are in the order they were found,
+        // and the first field is the one of the first message.
+        if let Some(first) = messages.into_iter().next() {
+            errors.add("__all__", first);
+        }
+    }
+}
+
+/// `clean()`'s checks in DOT's order, each problem on its field.
+fn clean_checks(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
     let redirect_uris = py_split_whitespace(&candidate.redirect_uris);
     if redirect_uris.is_empty() {
         if REDIRECTING_GRANTS.contains(&candidate.authorization_grant_type.as_str()) {
@@ -309,7 +352,9 @@ fn clean(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy) {
                 "You cannot use HS256 with public grants or clients",
             );
         }
-        if candidate.client_secret.is_empty() {
+        if !policy.hs256_secret_checks {
+            // Before 3.4.0 HS256 had no condition on the secret.
+        } else if candidate.client_secret.is_empty() {
             errors.add(
                 "client_secret",
                 "You cannot use HS256 without a client secret; it is the HMAC signing key.",

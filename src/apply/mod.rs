@@ -20,7 +20,9 @@ use anyhow::{bail, Result};
 
 pub use self::manifest::{Entry, UserSpec};
 pub use self::plan::{Action, FieldChange};
-use crate::application::{credentials, validate, Candidate, FieldErrors, Hasher, Lookups, Policy};
+use crate::application::{
+    credentials, validate, Candidate, FieldErrors, Hasher, Lookups, Policy, Schema,
+};
 use crate::db::{self, CascadeCounts, DatabaseUrl, InsertError, Store, StoredApplication};
 use crate::django::repr::repr_str;
 use crate::error::Failure;
@@ -66,6 +68,12 @@ pub async fn apply(
 ) -> Result<Report> {
     let table = store.tables().application.clone();
     let columns = db::require_table(store, url, &table).await?;
+    // The release of the table narrows validation; fields it lacks are entry errors.
+    let schema = Schema::new(store.detect_dot_release().await?, &table, &columns);
+    let options = Options {
+        policy: schema.policy(&options.policy),
+        ..options
+    };
     let users = resolve_users(store, &entries).await?;
     for _ in 0..PLAN_ATTEMPTS {
         // Planning hashes and verifies secrets (up to a second of CPU each): done on a read
@@ -73,7 +81,7 @@ pub async fn apply(
         // the database. A server ends a session idle in a transaction for longer than the
         // network timeout (src/db/network.rs).
         let snapshot = store.list_applications(&columns).await?;
-        let mut report = plan_all(&entries, &snapshot, &users, &options)?;
+        let mut report = plan_all(&entries, &snapshot, &users, &options, &schema)?;
         if !options.write || !report.has_changes() {
             return Ok(report);
         }
@@ -105,6 +113,7 @@ fn plan_all(
     stored: &[StoredApplication],
     users: &[UserLookup],
     options: &Options,
+    schema: &Schema,
 ) -> Result<Report> {
     let generated: Vec<Option<String>> = entries
         .iter()
@@ -113,7 +122,7 @@ fn plan_all(
             (entry.secret.is_none() && !exists).then(credentials::client_secret)
         })
         .collect();
-    check_entries(entries, stored, users, &generated, &options.policy)?;
+    check_entries(entries, stored, users, &generated, &options.policy, schema)?;
     let mut actions = Vec::new();
     for ((entry, user), generated_secret) in entries.iter().zip(users).zip(generated) {
         actions.push(plan::plan_entry(
@@ -224,11 +233,12 @@ fn check_entries(
     users: &[UserLookup],
     generated: &[Option<String>],
     policy: &Policy,
+    schema: &Schema,
 ) -> Result<()> {
     let mut report = Vec::new();
     for ((entry, user), generated) in entries.iter().zip(users).zip(generated) {
         let existing = find(stored, &entry.client_id);
-        let errors = entry_errors(entry, existing, user, generated.as_deref(), policy);
+        let errors = entry_errors(entry, existing, user, generated.as_deref(), policy, schema);
         if !errors.is_empty() {
             report.push(format!(
                 "application {}: {errors}",
@@ -253,6 +263,7 @@ fn entry_errors(
     user: &UserLookup,
     generated: Option<&str>,
     policy: &Policy,
+    schema: &Schema,
 ) -> FieldErrors {
     // The secret DOT's full_clean would see on the saved row.
     let secret = entry
@@ -279,6 +290,9 @@ fn entry_errors(
         client_id_taken: false,
     };
     let mut errors = validate(&candidate, policy, lookups);
+    for unsupported in schema.unsupported(&candidate, policy) {
+        errors.add(unsupported.field, unsupported.why);
+    }
     if let Some(problem) = &user.problem {
         errors.add("user", problem.clone());
     }

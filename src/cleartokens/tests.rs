@@ -379,6 +379,30 @@ const FIRST: Step = Step::RevokedRefreshTokens;
 // A whole run
 
 #[tokio::test(start_paused = true)]
+async fn a_release_without_a_step_never_runs_it() {
+    // 2.0's rules with R unset: no refresh-token step runs, no orphan or ID-token step exists.
+    let store = FakeStore::new()
+        .rows(Step::OrphanedRefreshTokens, [1, 2])
+        .rows(Step::ExpiredIdTokens, [3])
+        .rows(Step::ExpiredGrants, [4]);
+    let mut plan = plan(10);
+    plan.cutoffs = crate::db::Rules::Dot2_0.cutoffs(&plan.cutoffs);
+    let report = run_on(&store, None, &plan).await.unwrap();
+    assert_eq!(
+        statuses(&report),
+        [
+            StepStatus::Skipped,
+            StepStatus::NotInRelease,
+            StepStatus::Skipped,
+            StepStatus::Completed,
+            StepStatus::NotInRelease,
+            StepStatus::Completed,
+        ]
+    );
+    assert_eq!(report.deleted_total, 1, "only the grant");
+}
+
+#[tokio::test(start_paused = true)]
 async fn every_step_runs_to_the_end_in_dots_order() {
     let store = FakeStore::new()
         .rows(FIRST, 1..=25)

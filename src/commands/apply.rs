@@ -150,6 +150,8 @@ fn policy(args: &Args) -> Policy {
             .is_some_and(|v| !v.is_empty()),
         // DOT passes ALLOWED_SCHEMES through as given (no lower-casing).
         allowed_origin_schemes: split_list(&args.allowed_schemes, false),
+        // Narrowed to the database's DOT release by the apply itself.
+        ..Policy::default()
     }
 }
 

@@ -19,6 +19,7 @@ mod bench_smoke;
 mod cleartokens;
 mod createapplication;
 mod doctor;
+mod dot_releases;
 mod harness;
 mod hostile_input;
 mod indexes;
