@@ -17,6 +17,7 @@ use crate::cleartokens::report::{self, Format, Output, StopReason};
 use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, OpenMode};
+use crate::django::timezone::TimeSettings;
 use crate::error::{self, Outcome};
 use crate::shell::Shell;
 
@@ -119,13 +120,14 @@ impl Args {
         }
     }
 
-    fn raw_plan(&self) -> RawPlan {
+    /// Everything the run is asked to do; `time`: Django's time settings (global options).
+    fn raw_plan(&self, time: TimeSettings) -> RawPlan {
         RawPlan {
             settings: self.raw_settings(),
             max_duration: self.max_duration.clone(),
             lock_budget: self.lock_budget.clone(),
             dry_run: self.dry_run,
-            time: Default::default(),
+            time,
         }
     }
 
@@ -198,10 +200,7 @@ fn unix_now() -> f64 {
 async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report::Report> {
     // Everything that can be wrong with the request is found before the database is touched.
     let time = global.time_settings()?;
-    let plan = Plan::resolve(&RawPlan {
-        time,
-        ..args.raw_plan()
-    })?;
+    let plan = Plan::resolve(&args.raw_plan(time))?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
     report::warn_settings(shell, &plan.settings);
