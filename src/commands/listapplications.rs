@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, OpenMode, StoredApplication};
 use crate::django::pystr::split_whitespace;
+use crate::django::timezone::{DjangoTime, TimeSettings};
 use crate::error::Outcome;
 use crate::shell::Shell;
 
@@ -35,9 +36,13 @@ struct Listed<'a> {
     updated: Option<String>,
 }
 
-fn listed(app: &StoredApplication) -> Listed<'_> {
-    let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
-        at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+/// `time`: Django's time settings, which say what zone a naive stored value is in.
+fn listed<'a>(app: &'a StoredApplication, time: &TimeSettings) -> Listed<'a> {
+    let time = |at: Option<DjangoTime>| {
+        at.map(|t| {
+            time.instant(t)
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        })
     };
     Listed {
         client_id: &app.client_id,
@@ -64,11 +69,12 @@ struct ListJson<'a> {
 pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outcome> {
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
-    let store = db::open(&url, tables, OpenMode::CreateSqlite).await?;
+    let time = global.time_settings()?;
+    let store = db::open_with(&url, tables, OpenMode::CreateSqlite, &time).await?;
     let table = store.tables().application.clone();
     let columns = db::require_table(store.as_ref(), &url, &table).await?;
     let apps = store.list_applications(&columns).await?;
-    let listed: Vec<Listed> = apps.iter().map(listed).collect();
+    let listed: Vec<Listed> = apps.iter().map(|app| listed(app, &time)).collect();
     match args.format {
         OutputFormat::Json => shell.json(&ListJson {
             applications: listed,

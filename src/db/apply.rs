@@ -26,6 +26,7 @@ use super::network::{self, Place};
 use super::new_application::{application_insert_plan, InsertError, NewApplication};
 use super::sql::{Dialect, Sql, Value};
 use super::{error, ColumnInfo, Tables};
+use crate::django::timezone::DjangoTime;
 use crate::error::Failure;
 
 /// How long an apply waits for another apply of the same database to finish.
@@ -53,8 +54,10 @@ pub struct StoredApplication {
     pub skip_authorization: bool,
     pub algorithm: String,
     pub allowed_origins: String,
-    pub created: Option<DateTime<Utc>>,
-    pub updated: Option<DateTime<Utc>>,
+    /// As stored: an instant (PostgreSQL) or a naive value in the storage zone (SQLite, MySQL;
+    /// [`crate::django::timezone::TimeSettings::instant`] reads it).
+    pub created: Option<DjangoTime>,
+    pub updated: Option<DjangoTime>,
 }
 
 /// What deleting one application took with it, as DOT's CASCADE would.
@@ -127,11 +130,12 @@ pub fn select_applications_sql(dialect: Dialect, table: &str, columns: &[ColumnI
     sql
 }
 
-/// `column` as text: timestamps as `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC (Django stores UTC).
+/// `column` as text: timestamps as `YYYY-MM-DD HH:MM:SS[.ffffff]`, naive as stored (SQLite,
+/// MySQL: wall-clock time in the storage zone) or, on PostgreSQL, in UTC with its offset.
 fn text_expr(dialect: Dialect, column: &str, kind: ColumnKind) -> String {
     match (dialect, kind) {
         (Dialect::Postgres, ColumnKind::Timestamp) => {
-            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
+            format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00:00'")
         }
         (Dialect::MySql, ColumnKind::Timestamp) => {
             format!("DATE_FORMAT({column}, '%Y-%m-%d %H:%i:%s.%f')")
@@ -185,15 +189,16 @@ pub fn parse_application(row: &[Option<String>]) -> Result<StoredApplication> {
     })
 }
 
-/// Django's stored datetime text (SQLite) or the casts above; an offset, if any, is honoured.
-fn parse_timestamp(text: &str) -> Option<DateTime<Utc>> {
+/// Django's stored datetime text (SQLite) or the casts above: with an offset an instant, without
+/// one the naive value as stored.
+fn parse_timestamp(text: &str) -> Option<DjangoTime> {
     let text = text.trim();
     if let Ok(at) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
-        return Some(at.with_timezone(&Utc));
+        return Some(at.with_timezone(&Utc).into());
     }
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
         .ok()
-        .map(|at| at.and_utc())
+        .map(DjangoTime::Naive)
 }
 
 /// The primary key of the user with this username, `None` when there is none (Django's
@@ -734,16 +739,17 @@ mod tests {
         let expected = DateTime::parse_from_rfc3339("2026-11-26T20:43:26.389532Z")
             .unwrap()
             .with_timezone(&Utc);
+        let wall = expected.naive_utc();
         assert_eq!(
             parse_timestamp("2026-11-26 20:43:26.389532"),
-            Some(expected)
+            Some(DjangoTime::Naive(wall))
         );
         assert_eq!(
             parse_timestamp("2026-11-26 20:43:26.389532+00:00"),
-            Some(expected)
+            Some(expected.into())
         );
         assert_eq!(
-            parse_timestamp("2026-11-26 20:43:26").map(|t| t.timestamp()),
+            parse_timestamp("2026-11-26 20:43:26").map(|t| t.wall().and_utc().timestamp()),
             Some(expected.timestamp())
         );
         assert_eq!(parse_timestamp("not a time"), None);

@@ -140,6 +140,14 @@ impl TimeSettings {
         }
     }
 
+    /// A stored value as an instant: itself, or a naive one read as [`TimeSettings::read_naive`].
+    pub fn instant(&self, stored: DjangoTime) -> DateTime<Utc> {
+        match stored {
+            DjangoTime::Aware { at, .. } => at,
+            DjangoTime::Naive(wall) => self.read_naive(wall),
+        }
+    }
+
     /// A naive value read from SQLite or MySQL as the instant Django reads it: `make_aware` in
     /// the storage zone; in a repeated hour the first (daylight) occurrence, in a gap the
     /// offset before it (what `zoneinfo` gives `fold = 0`).

@@ -12,7 +12,8 @@ INTEROP_PG_* / INTEROP_MYSQL_* connection variables.
 
 `cleartokens` runs DOT's real `manage.py cleartokens` (via call_command) with:
 - `django.utils.timezone.now` frozen at --now, so DOT's `clear_expired()` uses exactly that instant
-  (the same instant oauthctl gets through OAUTHCTL_NOW);
+  (the same instant oauthctl gets through OAUTHCTL_NOW); under USE_TZ = False, as the naive local
+  time in TIME_ZONE at that instant (what `datetime.now()` returns in a Django process);
 - the OAUTH2_PROVIDER settings given on the command line layered over the project's
   (REFRESH_TOKEN_EXPIRE_SECONDS, REFRESH_TOKEN_GRACE_PERIOD_SECONDS, REFRESH_TOKEN_REUSE_PROTECTION,
   CLEAR_EXPIRED_TOKENS_BATCH_SIZE, CLEAR_EXPIRED_TOKENS_BATCH_INTERVAL); an option not given keeps
@@ -39,6 +40,15 @@ def parse_now(text):
     if dt.tzinfo is None:
         raise SystemExit(f"--now needs an offset (e.g. Z): {text!r}")
     return dt.astimezone(dt_timezone.utc)
+
+
+def django_now(instant, settings):
+    """What `timezone.now()` returns at `instant` under the project's USE_TZ / TIME_ZONE."""
+    if settings.USE_TZ:
+        return instant
+    import zoneinfo
+
+    return instant.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).replace(tzinfo=None)
 
 
 def main(argv=None):
@@ -68,7 +78,7 @@ def main(argv=None):
     from django.test import override_settings
     from django.utils import timezone
 
-    frozen = parse_now(args.now)
+    frozen = django_now(parse_now(args.now), settings)
     timezone.now = lambda: frozen  # DOT's models call django.utils.timezone.now()
 
     overrides = dict(getattr(settings, "OAUTH2_PROVIDER", {}))

@@ -10,6 +10,8 @@
 #   1. migrated by Django's `migrate` + a Django user -> oauthctl createapplication -> DOT checks
 #      then `oauthctl apply` (interop_apply.py) -> DOT checks after every apply
 #   2. created by `oauthctl migrate` only -> Django's ORM and DOT's endpoints on it
+#   4. interop_tz.py: its own databases, Django's time-zone settings (USE_TZ, TIME_ZONE, the
+#      per-database TIME_ZONE) against DOT's cleartokens and Django's own created/updated
 # Prints one line per check and ends with "N passed, M failed"; exits 1 on any failure.
 set -euo pipefail
 
@@ -130,6 +132,11 @@ else
     sed 's/^/      /' "$work/schema.log"
     printf '0 1\n# [%s/schema] oauthctl migrate schema vs Django migrate\n' "$backend" >>"$results"
 fi
+
+# ---- 4. Django's time-zone settings: DOT's cleartokens and createapplication under USE_TZ = False
+#         (New York, Kolkata) and a per-database TIME_ZONE, on copies seeded through DOT's models
+echo "== $backend: time zones (interop_tz.py)"
+"$py" "$here/interop_tz.py" "$backend" --results "$results" || echo "0 1" >>"$results"
 
 # ---- summary
 passed=0; failed=0

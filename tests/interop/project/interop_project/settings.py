@@ -4,6 +4,9 @@ Chosen by environment:
   INTEROP_BACKEND        sqlite | postgres | mysql
   INTEROP_DB_NAME        SQLite file path, or the server database's name
   OIDC_RSA_PRIVATE_KEY   PEM of an RSA private key (generated per run by run.sh); OIDC is on when set
+  INTEROP_USE_TZ         USE_TZ (true|false; default true)
+  INTEROP_TIME_ZONE      TIME_ZONE (default UTC)
+  INTEROP_DB_TIME_ZONE   the database's own TIME_ZONE (DATABASES["default"]["TIME_ZONE"]; default unset)
 Servers: PostgreSQL at 127.0.0.1:5432 as postgres (trust), MariaDB/MySQL at 127.0.0.1:3306 as root.
 """
 import os
@@ -74,6 +77,9 @@ elif BACKEND == "mysql":
 else:
     raise RuntimeError(f"INTEROP_BACKEND must be sqlite, postgres or mysql, not {BACKEND!r}")
 
+if os.environ.get("INTEROP_DB_TIME_ZONE"):
+    DATABASES["default"]["TIME_ZONE"] = os.environ["INTEROP_DB_TIME_ZONE"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Django's default list (PBKDF2 first, Argon2 included), spelled out so the suite does not depend on it.
@@ -85,8 +91,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 
-USE_TZ = True
-TIME_ZONE = "UTC"
+USE_TZ = os.environ.get("INTEROP_USE_TZ", "true").lower() in ("1", "true", "yes")
+TIME_ZONE = os.environ.get("INTEROP_TIME_ZONE", "UTC")
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
 
