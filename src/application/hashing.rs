@@ -16,8 +16,8 @@ pub const ARGON2_TIME_COST: u32 = 2;
 pub const ARGON2_PARALLELISM: u32 = 8;
 /// Django 5.2 LTS's PBKDF2 iteration count, the default of `--pbkdf2-iterations`. Each Django
 /// release raises it (4.2: 600,000; 5.0: 720,000; 5.1: 870,000; 5.2: 1,000,000); any count
-/// verifies on every Django, but one below the deployment's is re-hashed on the next login-style
-/// check (`must_update`), so the setting lets the hash cost what the deployment's Django makes.
+/// verifies on every Django, but every client authentication pays for the count in the hash,
+/// so the setting lets it cost what the deployment's own Django would make it cost.
 pub const PBKDF2_ITERATIONS: u32 = 1_000_000;
 /// `--pbkdf2-iterations` bounds: no Django since 2.0 used fewer than 100,000 (its count then),
 /// and 100,000,000 already takes about a minute per hash.

@@ -17,6 +17,7 @@ use crate::cleartokens::report::{self, Format, Output, StopReason};
 use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings, Source};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, DotVersion, OpenMode, RulesInUse, Store};
+use crate::django::timezone::TimeSettings;
 use crate::error::{self, Outcome};
 use crate::shell::Shell;
 
@@ -130,13 +131,14 @@ impl Args {
         }
     }
 
-    fn raw_plan(&self) -> RawPlan {
+    /// Everything the run is asked to do; `time`: Django's time settings (global options).
+    fn raw_plan(&self, time: TimeSettings) -> RawPlan {
         RawPlan {
             settings: self.raw_settings(),
             max_duration: self.max_duration.clone(),
             lock_budget: self.lock_budget.clone(),
             dry_run: self.dry_run,
-            time: Default::default(),
+            time,
         }
     }
 
@@ -239,9 +241,11 @@ struct ExplainedStep {
 /// `--explain`: each step's candidate search as its first batch runs it, explained by the
 /// database; no lock, nothing written.
 async fn explain(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<Outcome> {
-    let plan = Plan::resolve(&args.raw_plan())?;
+    let time = global.time_settings()?;
+    let plan = Plan::resolve(&args.raw_plan(time))?;
     let url = global.database_url()?;
-    let store = db::open(&url, global.tables.resolve()?, OpenMode::ExistingSqlite).await?;
+    let tables = global.tables.resolve()?;
+    let store = db::open_with(&url, tables, OpenMode::ExistingSqlite, &time).await?;
     let mut steps = Vec::new();
     for step in db::Step::ALL {
         let table = step.table(store.tables()).to_string();
@@ -303,10 +307,7 @@ async fn dot_rules(
 async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report::Report> {
     // Everything that can be wrong with the request is found before the database is touched.
     let time = global.time_settings()?;
-    let mut plan = Plan::resolve(&RawPlan {
-        time,
-        ..args.raw_plan()
-    })?;
+    let mut plan = Plan::resolve(&args.raw_plan(time))?;
     let dot_version = args.dot_version()?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;

@@ -33,9 +33,10 @@ pub mod sql;
 pub mod sqlite;
 mod url;
 
-use crate::django::timezone::{DjangoTime, TimeSettings};
 use anyhow::{bail, Context, Result};
 use async_trait::async_trait;
+
+use crate::django::timezone::{DjangoTime, TimeSettings};
 
 pub use self::apply::{ApplyTransaction, CascadeCounts, StoredApplication};
 pub use self::driver::Queries;

@@ -4,6 +4,10 @@
 //! a single call to [`now`], so one run never mixes instants. It is truncated to microseconds
 //! because that is all Django stores; a finer "now" would compare differently with the rows
 //! it wrote than Django's own would. `OAUTHCTL_NOW` pins it for tests and reproducible runs.
+//!
+//! It is always an absolute instant (UTC). What Django's `timezone.now()` would be at that
+//! instant under the deployment's time settings (the naive wall-clock time in `TIME_ZONE` when
+//! `USE_TZ = False`) is [`super::timezone::TimeSettings::django_now`].
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, SubsecRound, Utc};

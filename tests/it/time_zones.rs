@@ -461,7 +461,7 @@ backend_test!(
 
 backend_test!(
     apply_writes_created_and_updated_in_local_time,
-    [Sqlite, MySql],
+    [Sqlite, MySql, Postgres],
     |backend| {
         let db = TestDb::migrated(backend, "tz_apply");
         let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
@@ -484,7 +484,9 @@ backend_test!(
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let expected = match backend {
             Backend::Sqlite => "2026-11-27 01:30:00",
-            _ => "2026-11-27 01:30:00.000000",
+            Backend::MySql => "2026-11-27 01:30:00.000000",
+            // The naive 01:30 resolved in the session zone Kolkata: the instant, in UTC.
+            Backend::Postgres => "2026-11-26 20:00:00.000000",
         };
         assert_eq!(
             stored_times(&db, "svc"),
@@ -590,26 +592,35 @@ backend_test!(pbkdf2_iterations_set_the_hash_cost, [Sqlite], |backend| {
     assert_eq!(db.count(APP), 1, "nothing written by the refused runs");
 });
 
-backend_test!(listapplications_reads_stored_times_in_their_zone, |backend| {
-    let db = TestDb::migrated(backend, "tz_list");
-    let now = "2026-11-26T20:00:00.5Z";
-    for settings in [
-        &["--database-time-zone", KOLKATA][..],
-        &["--use-tz", "false", "--time-zone", NY][..],
-    ] {
-        if backend == Backend::Postgres && settings[0] == "--database-time-zone" {
-            continue; // the same instant either way; covered by the default below
+backend_test!(
+    listapplications_reads_stored_times_in_their_zone,
+    |backend| {
+        let db = TestDb::migrated(backend, "tz_list");
+        let now = "2026-11-26T20:00:00.5Z";
+        for settings in [
+            &["--database-time-zone", KOLKATA][..],
+            &["--use-tz", "false", "--time-zone", NY][..],
+        ] {
+            if backend == Backend::Postgres && settings[0] == "--database-time-zone" {
+                continue; // the same instant either way; covered by the default below
+            }
+            let out = create(&db, "listed", now, settings);
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let mut args = settings.to_vec();
+            args.extend(["listapplications", "--format", "json"]);
+            let out = db.oauthctl(&args).output().unwrap();
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let app = &json["applications"][0];
+            assert_eq!(
+                app["created"], "2026-11-26T20:00:00.500000Z",
+                "{settings:?}"
+            );
+            assert_eq!(
+                app["updated"], "2026-11-26T20:00:00.500000Z",
+                "{settings:?}"
+            );
+            db.execute(&format!("DELETE FROM {APP}"));
         }
-        let out = create(&db, "listed", now, settings);
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        let mut args = settings.to_vec();
-        args.extend(["listapplications", "--format", "json"]);
-        let out = db.oauthctl(&args).output().unwrap();
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let app = &json["applications"][0];
-        assert_eq!(app["created"], "2026-11-26T20:00:00.500000Z", "{settings:?}");
-        assert_eq!(app["updated"], "2026-11-26T20:00:00.500000Z", "{settings:?}");
-        db.execute(&format!("DELETE FROM {APP}"));
     }
-});
+);
