@@ -73,6 +73,20 @@ pub fn pick(flag: Option<&str>, flag_name: &'static str, env: &'static str) -> O
     }
 }
 
+/// Whose cleanup rules to follow: `--dot-version`, else `OAUTHCTL_DOT_VERSION`, else auto, with
+/// the name of where the choice came from (for messages and the JSON summary). Shared by every
+/// command that applies or reports the rules.
+pub fn dot_version(flag: Option<&str>) -> anyhow::Result<(crate::db::DotVersion, &'static str)> {
+    let Some(raw) = pick(flag, "--dot-version", "OAUTHCTL_DOT_VERSION") else {
+        return Ok((crate::db::DotVersion::Auto, "auto"));
+    };
+    let what = match raw.source {
+        Source::Flag(flag) => flag,
+        Source::Env(var) => var,
+    };
+    Ok((crate::db::DotVersion::parse(&raw.value, what)?, what))
+}
+
 /// The raw settings of a run, one per DOT setting.
 #[derive(Clone, Debug, Default)]
 pub struct RawSettings {

@@ -14,7 +14,7 @@ use anyhow::Result;
 use super::metrics_file;
 use crate::cleartokens::metrics::{self, RunRecord};
 use crate::cleartokens::report::{self, Format, Output, StopReason};
-use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings, Source};
+use crate::cleartokens::settings::{self, pick, Plan, RawPlan, RawSettings};
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::db::{self, DotVersion, OpenMode, RulesInUse, Store};
 use crate::django::timezone::TimeSettings;
@@ -148,25 +148,6 @@ impl Args {
             .as_deref()
             .filter(|path| !path.is_empty())
             .map(PathBuf::from)
-    }
-
-    /// `--dot-version`, else `OAUTHCTL_DOT_VERSION`, else auto; the name says which, for
-    /// messages and the summary.
-    fn dot_version(&self) -> Result<(DotVersion, &'static str)> {
-        match pick(
-            self.dot_version.as_deref(),
-            "--dot-version",
-            "OAUTHCTL_DOT_VERSION",
-        ) {
-            None => Ok((DotVersion::Auto, "auto")),
-            Some(raw) => {
-                let what = match raw.source {
-                    Source::Flag(flag) => flag,
-                    Source::Env(var) => var,
-                };
-                Ok((DotVersion::parse(&raw.value, what)?, what))
-            }
-        }
     }
 
     fn format(&self) -> Format {
@@ -308,7 +289,7 @@ async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report
     // Everything that can be wrong with the request is found before the database is touched.
     let time = global.time_settings()?;
     let mut plan = Plan::resolve(&args.raw_plan(time))?;
-    let dot_version = args.dot_version()?;
+    let dot_version = settings::dot_version(args.dot_version.as_deref())?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
 

@@ -10,9 +10,9 @@
 use anyhow::Result;
 
 use crate::cleartokens::report::{self, Format, Output};
-use crate::cleartokens::settings::{pick, Plan, RawPlan, RawSettings, Source};
+use crate::cleartokens::settings::{self, pick, Plan, RawPlan, RawSettings};
 use crate::cli::{GlobalArgs, OutputFormat};
-use crate::db::{self, DotVersion, IndexStatus, OpenMode, Store};
+use crate::db::{self, IndexStatus, OpenMode, Store};
 use crate::django::timezone::TimeSettings;
 use crate::doctor::{self, Diagnosis, TableFinding, Verdict};
 use crate::error::Outcome;
@@ -53,22 +53,6 @@ pub struct Args {
 }
 
 impl Args {
-    /// `--dot-version`, else `OAUTHCTL_DOT_VERSION`, else auto, as cleartokens reads it.
-    fn dot_version(&self) -> Result<(DotVersion, &'static str)> {
-        let Some(raw) = pick(
-            self.dot_version.as_deref(),
-            "--dot-version",
-            "OAUTHCTL_DOT_VERSION",
-        ) else {
-            return Ok((DotVersion::Auto, "auto"));
-        };
-        let what = match raw.source {
-            Source::Flag(flag) => flag,
-            Source::Env(var) => var,
-        };
-        Ok((DotVersion::parse(&raw.value, what)?, what))
-    }
-
     /// The dry run's plan, from the flags and DOT's environment variables, as cleartokens reads
     /// them.
     fn dry_run_plan(&self, time: TimeSettings) -> RawPlan {
@@ -107,7 +91,7 @@ pub async fn run(global: &GlobalArgs, args: Args, shell: &Shell) -> Result<Outco
         .deletable
         .then(|| Plan::resolve(&args.dry_run_plan(time)))
         .transpose()?;
-    let dot_version = args.dot_version()?;
+    let dot_version = settings::dot_version(args.dot_version.as_deref())?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
     let store = db::open_with(&url, tables, OpenMode::ReadOnly, &time).await?;
