@@ -7,6 +7,7 @@
 //! - [`batching`]: which batch of a step runs next (start, row limit, shape);
 //! - [`retry`]: retrying a batch that failed for a reason that passes;
 //! - [`stop`]: signals and the time budget, and the one stop check;
+//! - [`incremental`]: `--incremental`'s choice of pass and its high-water mark;
 //! - [`report`]: DOT's lines, the progress line and the JSON summary;
 //! - [`metrics`]: the summary as Prometheus text for `--metrics-file`.
 //!
@@ -15,6 +16,7 @@
 //! narrow [`Cleaner`] so that it can be tested without a server.
 
 pub mod batching;
+pub mod incremental;
 pub mod metrics;
 pub mod report;
 pub mod retry;
@@ -61,6 +63,22 @@ pub trait Cleaner {
     fn attempt_bound(&self) -> Option<AttemptBound> {
         None
     }
+    /// [`crate::db::cleanup_state::id_tokens_of_step4_candidates`] (incremental runs only).
+    fn id_tokens_of_step4_candidates(
+        &self,
+        _cutoffs: &Cutoffs,
+    ) -> impl Future<Output = Result<Vec<i64>>> {
+        async { Ok(Vec::new()) }
+    }
+    /// [`crate::db::cleanup_state::delete_listed`] (incremental runs only).
+    fn delete_listed(
+        &self,
+        _step: Step,
+        _cutoffs: &Cutoffs,
+        _ids: &[i64],
+    ) -> impl Future<Output = Result<u64>> {
+        async { Ok(0) }
+    }
 }
 
 /// How long one attempt may take ([`Cleaner::attempt_bound`]).
@@ -84,6 +102,14 @@ impl<S: Store + ?Sized> Cleaner for S {
 
     async fn examined_counter(&self) -> Result<Option<Examined>> {
         Store::examined_counter(self).await
+    }
+
+    async fn id_tokens_of_step4_candidates(&self, cutoffs: &Cutoffs) -> Result<Vec<i64>> {
+        crate::db::cleanup_state::id_tokens_of_step4_candidates(self, cutoffs).await
+    }
+
+    async fn delete_listed(&self, step: Step, cutoffs: &Cutoffs, ids: &[i64]) -> Result<u64> {
+        crate::db::cleanup_state::delete_listed(self, step, cutoffs, ids).await
     }
 
     fn attempt_bound(&self) -> Option<AttemptBound> {
@@ -117,6 +143,19 @@ pub async fn clear(
         stop.guard(store.prepare_cleanup()).await??;
         Some(lock)
     };
+    let (plan, passed) = match &plan.incremental {
+        Some(request) => {
+            let (plan, passed) = stop
+                .guard(begin_incremental(store, plan, request))
+                .await??;
+            if output.format == report::Format::Text {
+                shell.note(passed.mode.describe());
+            }
+            (std::borrow::Cow::Owned(plan), Some(passed))
+        }
+        None => (std::borrow::Cow::Borrowed(plan), None),
+    };
+    let plan = plan.as_ref();
     let cutoffs = &plan.cutoffs;
     tracing::info!(
         database = %database,
@@ -128,7 +167,20 @@ pub async fn clear(
         batch_size = plan.settings.batch_size,
         "cleartokens starting"
     );
-    let outcome = run(store, lock.as_deref_mut(), &signals, plan, output, shell).await;
+    let mut outcome = run(store, lock.as_deref_mut(), &signals, plan, output, shell).await;
+    if let (Some(passed), Ok(report)) = (passed, &mut outcome) {
+        let done = report.stop_reason == StopReason::Completed;
+        if done && !plan.dry_run {
+            let request = plan
+                .incremental
+                .as_ref()
+                .expect("an incremental run has its request");
+            let state =
+                incremental::completed(passed.before.as_ref(), request, cutoffs.now, &passed.mode);
+            stop.guard(incremental::save(store, &state)).await??;
+        }
+        report.mode = Some(passed.mode);
+    }
     if let Err(error) = &outcome {
         // Aborting must not wait on the server, nor giving up on one that stopped answering
         // (its release would wait out another deadline): the lock goes with its session.
@@ -144,6 +196,43 @@ pub async fn clear(
         }
     }
     outcome
+}
+
+/// What an incremental run found before its steps: its pass, and the state it began from.
+struct Passed {
+    mode: incremental::Mode,
+    before: Option<incremental::State>,
+}
+
+/// `--incremental`, under the run lock: reads the mark, chooses the pass, and (unless a dry
+/// run, which counts DOT's full pass and only reports the pass it would make) marks the run as
+/// started, so that a run that does not complete makes the next one a full pass.
+async fn begin_incremental(
+    store: &dyn Store,
+    plan: &Plan,
+    request: &incremental::Request,
+) -> Result<(Plan, Passed)> {
+    let before = incremental::load(store).await?;
+    let indexes_present = incremental::indexes_present(store).await?;
+    let situation = incremental::Situation {
+        request,
+        now: plan.cutoffs.now,
+        rules: plan.cutoffs.rules,
+        indexes_present,
+    };
+    let (mode, since) = incremental::decide(before.as_ref(), &situation);
+    let mut plan = plan.clone();
+    if mode.reason == "indexes_missing" {
+        tracing::warn!(
+            "--incremental needs the cleanup indexes (`oauthctl indexes create`); making a full pass"
+        );
+    }
+    if !plan.dry_run {
+        let started = incremental::started(before.as_ref(), request, plan.cutoffs.now);
+        incremental::save(store, &started).await?;
+        plan.cutoffs.incremental_since = since;
+    }
+    Ok((plan, Passed { mode, before }))
 }
 
 /// Runs DOT's six steps (or counts them, for a dry run), printing DOT's lines as each step ends
@@ -167,6 +256,7 @@ pub async fn run<C: Cleaner + ?Sized>(
         stop_reason: StopReason::Completed,
         last_batch: Duration::ZERO,
         pause_due: false,
+        freed_id_tokens: Vec::new(),
     };
     run.out.start(&plan.cutoffs, &plan.dot_rules)?;
     let mut steps = Vec::with_capacity(Step::ALL.len());
@@ -200,6 +290,8 @@ struct Run<'a, C: ?Sized> {
     /// Whether the last batch found rows. The interval is a pause between batches, never before
     /// the first or after the last; it does span steps.
     pause_due: bool,
+    /// Incremental runs: the ID tokens of the access tokens step 4 may delete, for step 5.
+    freed_id_tokens: Vec<i64>,
 }
 
 impl<C: Cleaner + ?Sized> Run<'_, C> {
@@ -213,11 +305,19 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         }
         let started = Instant::now();
         let before = self.examined().await;
+        let incremental = self.plan.cutoffs.incremental_since.is_some() && !self.plan.dry_run;
+        if incremental && step == Step::ExpiredAccessTokens {
+            let cutoffs = &self.plan.cutoffs;
+            self.freed_id_tokens = self.store.id_tokens_of_step4_candidates(cutoffs).await?;
+        }
         let mut report = if self.plan.dry_run {
             self.count(step).await?
         } else {
             self.delete(step).await?
         };
+        if incremental && step == Step::ExpiredIdTokens && report.status == StepStatus::Completed {
+            report = self.delete_freed_id_tokens(report).await?;
+        }
         report.seconds = report::round_seconds(started.elapsed());
         let after = self.examined().await;
         report.examined = before.zip(after).and_then(|(b, a)| a.since(b));
@@ -294,6 +394,34 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
                 return Ok(report);
             }
         }
+    }
+
+    /// Incremental step 5's second part: the ID tokens whose access token step 4 may have just
+    /// deleted, whatever their `expires`, re-checked against DOT's condition in short batches.
+    async fn delete_freed_id_tokens(&mut self, mut report: StepReport) -> Result<StepReport> {
+        let ids = std::mem::take(&mut self.freed_id_tokens);
+        for chunk in crate::db::cleanup_state::list_chunks(ids) {
+            if let Some(reason) = self.stop_before_next().await? {
+                return Ok(self.stopped(report, reason));
+            }
+            let started = Instant::now();
+            let cutoffs = &self.plan.cutoffs;
+            let deleted = self
+                .store
+                .delete_listed(Step::ExpiredIdTokens, cutoffs, &chunk)
+                .await?;
+            let took = started.elapsed();
+            let outcome = BatchOutcome {
+                candidates: chunk.len() as u64,
+                deleted,
+                first_id: chunk.first().copied(),
+                last_id: chunk.last().copied(),
+                locked: took,
+            };
+            let request = BatchRequest::first(Step::ExpiredIdTokens, chunk.len() as u64);
+            self.record(&mut report, request, &outcome, took);
+        }
+        Ok(report)
     }
 
     /// A batch finished in `took`: its figures, its log line and the progress line.

@@ -222,11 +222,13 @@ pub(crate) fn step_condition_on(
         Step::ExpiredAccessTokens => {
             let refresh_tokens = (tables.refresh_token.as_str(), "r", "access_token_id");
             expired_and_unreferenced(sql, t, cutoffs, refresh_tokens).push(")");
+            incremental_scope(sql, t, step, cutoffs);
         }
         // Q(access_token__isnull=True, expires__lt=now)
         Step::ExpiredIdTokens => {
             let access_tokens = (tables.access_token.as_str(), "a", "id_token_id");
             expired_and_unreferenced(sql, t, cutoffs, access_tokens).push(")");
+            incremental_scope(sql, t, step, cutoffs);
         }
         // Q(expires__lt=now)
         Step::ExpiredGrants => {
@@ -283,9 +285,35 @@ pub(crate) fn scan_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
     match step {
         Step::ExpiredAccessTokens | Step::ExpiredIdTokens => {
             sql.col("t", "expires").push(" < ").time(cutoffs.now);
+            incremental_scope(sql, "t", step, cutoffs);
         }
         _ => step_condition(sql, tables, step, cutoffs),
     }
+}
+
+/// `cleartokens --incremental`: appends ` AND (<t>.expires >= mark [OR <t>.expires <= refresh
+/// cutoff])` to step 4's or 5's condition, the rows that can have become deletable since the
+/// last complete run (docs/compatibility.md, "Incremental mode"). It only narrows DOT's
+/// condition, so a row it keeps is never one DOT would delete that a full pass cannot reach.
+/// Step 4 also looks below step 3's cutoff, where the access tokens step 3 has just freed are
+/// (their `expires` is at or before it by step 3's own condition).
+fn incremental_scope(sql: &mut Sql, t: &str, step: Step, cutoffs: &Cutoffs) {
+    let Some(since) = cutoffs.incremental_since else {
+        return;
+    };
+    sql.push(" AND (")
+        .col(t, "expires")
+        .push(" >= ")
+        .time(since);
+    if step == Step::ExpiredAccessTokens {
+        if let Some(cut) = cutoffs.refresh_expire_at {
+            sql.push(" OR ")
+                .col(t, "expires")
+                .push(cutoffs.rules.expired_boundary().op())
+                .time(cut);
+        }
+    }
+    sql.push(")");
 }
 
 /// Appends the condition under which a row of `step`'s table (aliased `t`) is deleted by a full
@@ -453,6 +481,7 @@ mod tests {
             refresh_revoked_at: revoked.then(|| now - chrono::TimeDelta::seconds(10)),
             refresh_expire_at: expire.then(|| now - chrono::TimeDelta::seconds(500)),
             rules: Rules::Dot3_4_1,
+            incremental_since: None,
         }
     }
 

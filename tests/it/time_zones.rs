@@ -590,26 +590,35 @@ backend_test!(pbkdf2_iterations_set_the_hash_cost, [Sqlite], |backend| {
     assert_eq!(db.count(APP), 1, "nothing written by the refused runs");
 });
 
-backend_test!(listapplications_reads_stored_times_in_their_zone, |backend| {
-    let db = TestDb::migrated(backend, "tz_list");
-    let now = "2026-11-26T20:00:00.5Z";
-    for settings in [
-        &["--database-time-zone", KOLKATA][..],
-        &["--use-tz", "false", "--time-zone", NY][..],
-    ] {
-        if backend == Backend::Postgres && settings[0] == "--database-time-zone" {
-            continue; // the same instant either way; covered by the default below
+backend_test!(
+    listapplications_reads_stored_times_in_their_zone,
+    |backend| {
+        let db = TestDb::migrated(backend, "tz_list");
+        let now = "2026-11-26T20:00:00.5Z";
+        for settings in [
+            &["--database-time-zone", KOLKATA][..],
+            &["--use-tz", "false", "--time-zone", NY][..],
+        ] {
+            if backend == Backend::Postgres && settings[0] == "--database-time-zone" {
+                continue; // the same instant either way; covered by the default below
+            }
+            let out = create(&db, "listed", now, settings);
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let mut args = settings.to_vec();
+            args.extend(["listapplications", "--format", "json"]);
+            let out = db.oauthctl(&args).output().unwrap();
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let app = &json["applications"][0];
+            assert_eq!(
+                app["created"], "2026-11-26T20:00:00.500000Z",
+                "{settings:?}"
+            );
+            assert_eq!(
+                app["updated"], "2026-11-26T20:00:00.500000Z",
+                "{settings:?}"
+            );
+            db.execute(&format!("DELETE FROM {APP}"));
         }
-        let out = create(&db, "listed", now, settings);
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        let mut args = settings.to_vec();
-        args.extend(["listapplications", "--format", "json"]);
-        let out = db.oauthctl(&args).output().unwrap();
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let app = &json["applications"][0];
-        assert_eq!(app["created"], "2026-11-26T20:00:00.500000Z", "{settings:?}");
-        assert_eq!(app["updated"], "2026-11-26T20:00:00.500000Z", "{settings:?}");
-        db.execute(&format!("DELETE FROM {APP}"));
     }
-});
+);

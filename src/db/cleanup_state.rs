@@ -1,0 +1,175 @@
+//! `cleartokens --incremental`'s own table and the two statements only that mode runs.
+//!
+//! The mark lives in the database the run cleans, so that a CronJob without a volume finds it:
+//! `oauthctl_cleanup_state`, one row per set of token tables (`table_set`, the four table names),
+//! its `state` a small JSON text that [`crate::cleartokens::incremental`] reads and writes. The
+//! table is oauthctl's own (Django knows nothing of it); it is created by the first incremental
+//! run that writes, and the default mode never reads or touches it.
+//!
+//! The statements are plain SQL that every dialect reads alike, so they are written once here on
+//! top of [`Store::queries`]; backends hold nothing of this mode.
+
+use anyhow::{Context, Result};
+
+use super::predicates;
+use super::sql::{Sql, Value};
+use super::{Cutoffs, Step, Store, Tables};
+
+/// The state table's name.
+pub const STATE_TABLE: &str = "oauthctl_cleanup_state";
+
+/// IDs per `IN (…)` list: far below every backend's limit on bound values.
+const LIST_CHUNK: usize = 500;
+
+/// The key of this run's row: the four token tables, so that swapped models keep apart.
+pub fn table_set(tables: &Tables) -> String {
+    format!(
+        "{}|{}|{}|{}",
+        tables.refresh_token, tables.access_token, tables.id_token, tables.grant
+    )
+}
+
+/// The stored state of `key`, `None` when the table or the row does not exist.
+pub async fn read<S: Store + ?Sized>(store: &S, key: &str) -> Result<Option<String>> {
+    if store.table_columns(STATE_TABLE).await?.is_none() {
+        return Ok(None);
+    }
+    let mut sql = Sql::new(store.dialect());
+    sql.push("SELECT ")
+        .ident("state")
+        .push(" FROM ")
+        .ident(STATE_TABLE)
+        .push(" WHERE ")
+        .ident("table_set")
+        .push(" = ")
+        .bind(Value::Text(key.to_string()));
+    store
+        .queries()
+        .fetch_optional_text(&sql)
+        .await
+        .with_context(|| format!("reading {STATE_TABLE}"))
+}
+
+/// Stores `state` as `key`'s row, creating the table on first use. Runs under the run lock, so
+/// the read-then-write cannot race another run.
+pub async fn write<S: Store + ?Sized>(store: &S, key: &str, state: &str) -> Result<()> {
+    let dialect = store.dialect();
+    let mut create = Sql::new(dialect);
+    create
+        .push("CREATE TABLE IF NOT EXISTS ")
+        .ident(STATE_TABLE)
+        .push(" (")
+        .ident("table_set")
+        .push(" VARCHAR(255) NOT NULL PRIMARY KEY, ")
+        .ident("state")
+        .push(" TEXT NOT NULL)");
+    let queries = store.queries();
+    queries
+        .execute(&create)
+        .await
+        .with_context(|| format!("creating {STATE_TABLE}"))?;
+    let exists = read(store, key).await?.is_some();
+    let mut sql = Sql::new(dialect);
+    let state = Value::Text(state.to_string());
+    let key = Value::Text(key.to_string());
+    if exists {
+        sql.push("UPDATE ")
+            .ident(STATE_TABLE)
+            .push(" SET ")
+            .ident("state")
+            .push(" = ")
+            .bind(state)
+            .push(" WHERE ")
+            .ident("table_set")
+            .push(" = ")
+            .bind(key);
+    } else {
+        sql.push("INSERT INTO ")
+            .ident(STATE_TABLE)
+            .push(" (")
+            .ident("table_set")
+            .push(", ")
+            .ident("state")
+            .push(") VALUES (")
+            .bind(key)
+            .push(", ")
+            .bind(state)
+            .push(")");
+    }
+    queries
+        .execute(&sql)
+        .await
+        .with_context(|| format!("writing {STATE_TABLE}"))?;
+    Ok(())
+}
+
+/// The ID tokens of the access tokens incremental step 4 may delete: read before step 4, so
+/// that step 5 can re-check them once their access token is gone. A superset of what step 4
+/// deletes (it re-checks), which is harmless: step 5 re-checks DOT's condition too.
+pub async fn id_tokens_of_step4_candidates<S: Store + ?Sized>(
+    store: &S,
+    cutoffs: &Cutoffs,
+) -> Result<Vec<i64>> {
+    let tables = store.tables();
+    let mut sql = Sql::new(store.dialect());
+    sql.push("SELECT ")
+        .col("t", "id_token_id")
+        .push(" FROM ")
+        .ident(&tables.access_token)
+        .push(" t WHERE ")
+        .col("t", "id_token_id")
+        .push(" IS NOT NULL AND ");
+    predicates::step_condition(&mut sql, tables, Step::ExpiredAccessTokens, cutoffs);
+    store
+        .queries()
+        .fetch_i64s(&sql)
+        .await
+        .with_context(|| format!("reading the ID tokens of {}", tables.access_token))
+}
+
+/// Deletes those of `ids` (one chunk of at most [`list_chunks`]' size) that meet DOT's full
+/// condition of `step` now (no incremental bound). Returns the rows deleted.
+pub async fn delete_listed<S: Store + ?Sized>(
+    store: &S,
+    step: Step,
+    cutoffs: &Cutoffs,
+    ids: &[i64],
+) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let tables = store.tables();
+    let table = step.table(tables);
+    let dialect = store.dialect();
+    let qualified = dialect.quote(table);
+    let exact = Cutoffs {
+        incremental_since: None,
+        ..cutoffs.clone()
+    };
+    let mut sql = Sql::new(dialect);
+    sql.push("DELETE FROM ")
+        .ident(table)
+        .push(" WHERE ")
+        .col(&qualified, "id")
+        .push(" IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Value::Int(Some(*id)));
+    }
+    sql.push(") AND ");
+    predicates::step_condition_on(&mut sql, tables, step, &exact, &qualified);
+    store
+        .queries()
+        .execute(&sql)
+        .await
+        .with_context(|| format!("deleting listed rows from {table}"))
+}
+
+/// `ids` sorted, deduplicated and cut into the chunks [`delete_listed`] takes.
+pub fn list_chunks(mut ids: Vec<i64>) -> Vec<Vec<i64>> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids.chunks(LIST_CHUNK).map(<[i64]>::to_vec).collect()
+}
