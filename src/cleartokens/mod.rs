@@ -63,10 +63,21 @@ pub trait Cleaner {
     fn attempt_bound(&self) -> Option<AttemptBound> {
         None
     }
-    /// [`crate::db::cleanup_state::id_tokens_of_step4_candidates`] (incremental runs only).
-    fn id_tokens_of_step4_candidates(
+    /// [`crate::db::cleanup_state::referenced_by_candidates`] (incremental runs only).
+    fn referenced_by_candidates(
         &self,
+        _step: Step,
+        _column: &str,
         _cutoffs: &Cutoffs,
+    ) -> impl Future<Output = Result<Vec<i64>>> {
+        async { Ok(Vec::new()) }
+    }
+    /// [`crate::db::cleanup_state::referenced_by_listed`] (incremental runs only).
+    fn referenced_by_listed(
+        &self,
+        _step: Step,
+        _column: &str,
+        _ids: &[i64],
     ) -> impl Future<Output = Result<Vec<i64>>> {
         async { Ok(Vec::new()) }
     }
@@ -104,8 +115,22 @@ impl<S: Store + ?Sized> Cleaner for S {
         Store::examined_counter(self).await
     }
 
-    async fn id_tokens_of_step4_candidates(&self, cutoffs: &Cutoffs) -> Result<Vec<i64>> {
-        crate::db::cleanup_state::id_tokens_of_step4_candidates(self, cutoffs).await
+    async fn referenced_by_candidates(
+        &self,
+        step: Step,
+        column: &str,
+        cutoffs: &Cutoffs,
+    ) -> Result<Vec<i64>> {
+        crate::db::cleanup_state::referenced_by_candidates(self, step, column, cutoffs).await
+    }
+
+    async fn referenced_by_listed(
+        &self,
+        step: Step,
+        column: &str,
+        ids: &[i64],
+    ) -> Result<Vec<i64>> {
+        crate::db::cleanup_state::referenced_by_listed(self, step, column, ids).await
     }
 
     async fn delete_listed(&self, step: Step, cutoffs: &Cutoffs, ids: &[i64]) -> Result<u64> {
@@ -256,6 +281,7 @@ pub async fn run<C: Cleaner + ?Sized>(
         stop_reason: StopReason::Completed,
         last_batch: Duration::ZERO,
         pause_due: false,
+        freed_access_tokens: Vec::new(),
         freed_id_tokens: Vec::new(),
     };
     run.out.start(&plan.cutoffs, &plan.dot_rules)?;
@@ -290,6 +316,9 @@ struct Run<'a, C: ?Sized> {
     /// Whether the last batch found rows. The interval is a pause between batches, never before
     /// the first or after the last; it does span steps.
     pause_due: bool,
+    /// Incremental runs: the access tokens held by the refresh tokens step 1 may delete, for
+    /// step 4 (revoked refresh tokens that still hold one: DOT's `revoke()` leaves none).
+    freed_access_tokens: Vec<i64>,
     /// Incremental runs: the ID tokens of the access tokens step 4 may delete, for step 5.
     freed_id_tokens: Vec<i64>,
 }
@@ -306,17 +335,21 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         let started = Instant::now();
         let before = self.examined().await;
         let incremental = self.plan.cutoffs.incremental_since.is_some() && !self.plan.dry_run;
-        if incremental && step == Step::ExpiredAccessTokens {
-            let cutoffs = &self.plan.cutoffs;
-            self.freed_id_tokens = self.store.id_tokens_of_step4_candidates(cutoffs).await?;
+        if incremental {
+            self.capture_freed(step).await?;
         }
         let mut report = if self.plan.dry_run {
             self.count(step).await?
         } else {
             self.delete(step).await?
         };
-        if incremental && step == Step::ExpiredIdTokens && report.status == StepStatus::Completed {
-            report = self.delete_freed_id_tokens(report).await?;
+        if incremental && report.status == StepStatus::Completed {
+            let listed = match step {
+                Step::ExpiredAccessTokens => std::mem::take(&mut self.freed_access_tokens),
+                Step::ExpiredIdTokens => std::mem::take(&mut self.freed_id_tokens),
+                _ => Vec::new(),
+            };
+            report = self.delete_listed(report, listed).await?;
         }
         report.seconds = report::round_seconds(started.elapsed());
         let after = self.examined().await;
@@ -396,20 +429,47 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         }
     }
 
-    /// Incremental step 5's second part: the ID tokens whose access token step 4 may have just
-    /// deleted, whatever their `expires`, re-checked against DOT's condition in short batches.
-    async fn delete_freed_id_tokens(&mut self, mut report: StepReport) -> Result<StepReport> {
-        let ids = std::mem::take(&mut self.freed_id_tokens);
+    /// Incremental runs, before `step`: what its deletes can free for a later step, which
+    /// that step's bound on `expires` would not see (docs/compatibility.md, "Incremental mode").
+    async fn capture_freed(&mut self, step: Step) -> Result<()> {
+        let cutoffs = &self.plan.cutoffs;
+        match step {
+            Step::RevokedRefreshTokens => {
+                let column = "access_token_id";
+                self.freed_access_tokens = self
+                    .store
+                    .referenced_by_candidates(step, column, cutoffs)
+                    .await?;
+            }
+            Step::ExpiredAccessTokens => {
+                let column = "id_token_id";
+                let mut ids = self
+                    .store
+                    .referenced_by_candidates(step, column, cutoffs)
+                    .await?;
+                let listed = self.freed_access_tokens.clone();
+                for chunk in crate::db::cleanup_state::list_chunks(listed) {
+                    let of_listed = self.store.referenced_by_listed(step, column, &chunk);
+                    ids.extend(of_listed.await?);
+                }
+                self.freed_id_tokens = ids;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An incremental step's second part: the rows an earlier step of this run may have freed,
+    /// whatever their `expires`, re-checked against DOT's full condition in short batches.
+    async fn delete_listed(&mut self, mut report: StepReport, ids: Vec<i64>) -> Result<StepReport> {
+        let step = report.name;
         for chunk in crate::db::cleanup_state::list_chunks(ids) {
             if let Some(reason) = self.stop_before_next().await? {
                 return Ok(self.stopped(report, reason));
             }
             let started = Instant::now();
             let cutoffs = &self.plan.cutoffs;
-            let deleted = self
-                .store
-                .delete_listed(Step::ExpiredIdTokens, cutoffs, &chunk)
-                .await?;
+            let deleted = self.store.delete_listed(step, cutoffs, &chunk).await?;
             let took = started.elapsed();
             let outcome = BatchOutcome {
                 candidates: chunk.len() as u64,
@@ -418,7 +478,7 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
                 last_id: chunk.last().copied(),
                 locked: took,
             };
-            let request = BatchRequest::first(Step::ExpiredIdTokens, chunk.len() as u64);
+            let request = BatchRequest::first(step, chunk.len() as u64);
             self.record(&mut report, request, &outcome, took);
         }
         Ok(report)

@@ -103,28 +103,72 @@ pub async fn write<S: Store + ?Sized>(store: &S, key: &str, state: &str) -> Resu
     Ok(())
 }
 
-/// The ID tokens of the access tokens incremental step 4 may delete: read before step 4, so
-/// that step 5 can re-check them once their access token is gone. A superset of what step 4
-/// deletes (it re-checks), which is harmless: step 5 re-checks DOT's condition too.
-pub async fn id_tokens_of_step4_candidates<S: Store + ?Sized>(
+/// The non-NULL `column` of the rows of `step`'s table that meet the step's condition now:
+/// read before an incremental step 1 (the access tokens its revoked refresh tokens still hold)
+/// and step 4 (the ID tokens of the access tokens it may delete), so that the later step can
+/// re-check them once what held them is gone. A superset of what the step then deletes (it
+/// re-checks), which is harmless: the later step re-checks DOT's condition too.
+pub async fn referenced_by_candidates<S: Store + ?Sized>(
     store: &S,
+    step: Step,
+    column: &str,
     cutoffs: &Cutoffs,
 ) -> Result<Vec<i64>> {
     let tables = store.tables();
+    let table = step.table(tables);
     let mut sql = Sql::new(store.dialect());
     sql.push("SELECT ")
-        .col("t", "id_token_id")
+        .col("t", column)
         .push(" FROM ")
-        .ident(&tables.access_token)
+        .ident(table)
         .push(" t WHERE ")
-        .col("t", "id_token_id")
+        .col("t", column)
         .push(" IS NOT NULL AND ");
-    predicates::step_condition(&mut sql, tables, Step::ExpiredAccessTokens, cutoffs);
+    predicates::step_condition(&mut sql, tables, step, cutoffs);
     store
         .queries()
         .fetch_i64s(&sql)
         .await
-        .with_context(|| format!("reading the ID tokens of {}", tables.access_token))
+        .with_context(|| format!("reading {table}.{column} of the candidates"))
+}
+
+/// The non-NULL `column` of the rows of `step`'s table whose id is in `ids` (one chunk).
+pub async fn referenced_by_listed<S: Store + ?Sized>(
+    store: &S,
+    step: Step,
+    column: &str,
+    ids: &[i64],
+) -> Result<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let table = step.table(store.tables());
+    let mut sql = Sql::new(store.dialect());
+    sql.push("SELECT ")
+        .col("t", column)
+        .push(" FROM ")
+        .ident(table)
+        .push(" t WHERE ")
+        .col("t", column)
+        .push(" IS NOT NULL AND ");
+    id_list(&mut sql, "t", ids);
+    store
+        .queries()
+        .fetch_i64s(&sql)
+        .await
+        .with_context(|| format!("reading {table}.{column} of listed rows"))
+}
+
+/// `<t>.id IN (…)`.
+fn id_list(sql: &mut Sql, t: &str, ids: &[i64]) {
+    sql.col(t, "id").push(" IN (");
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(Value::Int(Some(*id)));
+    }
+    sql.push(")");
 }
 
 /// Deletes those of `ids` (one chunk of at most [`list_chunks`]' size) that meet DOT's full
@@ -147,18 +191,9 @@ pub async fn delete_listed<S: Store + ?Sized>(
         ..cutoffs.clone()
     };
     let mut sql = Sql::new(dialect);
-    sql.push("DELETE FROM ")
-        .ident(table)
-        .push(" WHERE ")
-        .col(&qualified, "id")
-        .push(" IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(Value::Int(Some(*id)));
-    }
-    sql.push(") AND ");
+    sql.push("DELETE FROM ").ident(table).push(" WHERE ");
+    id_list(&mut sql, &qualified, ids);
+    sql.push(" AND ");
     predicates::step_condition_on(&mut sql, tables, step, &exact, &qualified);
     store
         .queries()

@@ -1633,6 +1633,12 @@ backend_test!(incremental_covers_what_expired_since_the_mark, |backend| {
     // the mark and above the refresh cutoff, so incremental keeps it; a full pass deletes it.
     let at_oob = seed.at(now() - secs(2 * 86_400), None);
     let rt_oob = seed.rt(Some(at_oob), None);
+    // Held at the first run; its refresh token is revoked before the second without letting
+    // go of it (not DOT's revoke(), which nulls the link): step 1 frees it and its ID token,
+    // both below the mark, and the captured lists reach them.
+    let idt_revoked = seed.idt(first - secs(10 * 86_400));
+    let at_revoked = seed.at(now() - secs(3 * 86_400), Some(idt_revoked));
+    let rt_revoked = seed.rt(Some(at_revoked), None);
     // Held and expiring between the runs: kept by both passes, as by DOT.
     let at_held = seed.at(first + secs(600), None);
     seed.rt(Some(at_held), None);
@@ -1654,6 +1660,12 @@ backend_test!(incremental_covers_what_expired_since_the_mark, |backend| {
 
     db.execute(&format!("DELETE FROM {RT} WHERE id = {rt_oob}"));
     model.rt.remove(&rt_oob);
+    let revoked_at = first + secs(3600);
+    db.execute(&format!(
+        "UPDATE {RT} SET revoked = {} WHERE id = {rt_revoked}",
+        lit(backend, revoked_at)
+    ));
+    model.rt.get_mut(&rt_revoked).unwrap().revoked = Some(revoked_at);
 
     let (out, report) = incremental_run(&db, now(), &["--refresh-token-expire-seconds", "604800"]);
     assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
@@ -1680,7 +1692,7 @@ backend_test!(incremental_covers_what_expired_since_the_mark, |backend| {
         "{backend:?}: DOT's rows but the out-of-band one"
     );
     let left = ids(&db, AT);
-    for gone in [at_between, at_frees_old_idt, at_aged] {
+    for gone in [at_between, at_frees_old_idt, at_aged, at_revoked] {
         assert!(!left.contains(&gone), "{backend:?}: {gone} left");
     }
     assert!(left.contains(&at_held) && left.contains(&at_current) && left.contains(&at_oob));
