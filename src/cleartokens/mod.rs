@@ -72,6 +72,13 @@ pub trait Cleaner {
     ) -> impl Future<Output = Result<Vec<i64>>> {
         async { Ok(Vec::new()) }
     }
+    /// [`crate::db::cleanup_state::access_tokens_by_refresh_cutoff`] (incremental runs only).
+    fn access_tokens_by_refresh_cutoff(
+        &self,
+        _cutoffs: &Cutoffs,
+    ) -> impl Future<Output = Result<Vec<i64>>> {
+        async { Ok(Vec::new()) }
+    }
     /// [`crate::db::cleanup_state::referenced_by_listed`] (incremental runs only).
     fn referenced_by_listed(
         &self,
@@ -122,6 +129,10 @@ impl<S: Store + ?Sized> Cleaner for S {
         cutoffs: &Cutoffs,
     ) -> Result<Vec<i64>> {
         crate::db::cleanup_state::referenced_by_candidates(self, step, column, cutoffs).await
+    }
+
+    async fn access_tokens_by_refresh_cutoff(&self, cutoffs: &Cutoffs) -> Result<Vec<i64>> {
+        crate::db::cleanup_state::access_tokens_by_refresh_cutoff(self, cutoffs).await
     }
 
     async fn referenced_by_listed(
@@ -316,8 +327,9 @@ struct Run<'a, C: ?Sized> {
     /// Whether the last batch found rows. The interval is a pause between batches, never before
     /// the first or after the last; it does span steps.
     pause_due: bool,
-    /// Incremental runs: the access tokens held by the refresh tokens step 1 may delete, for
-    /// step 4 (revoked refresh tokens that still hold one: DOT's `revoke()` leaves none).
+    /// Incremental runs: the access tokens held by the refresh tokens steps 1 and 3 may delete,
+    /// for step 4 (step 1: revoked refresh tokens that still hold one, which DOT's `revoke()`
+    /// never leaves; step 3: the idle users' access tokens, below the mark).
     freed_access_tokens: Vec<i64>,
     /// Incremental runs: the ID tokens of the access tokens step 4 may delete, for step 5.
     freed_id_tokens: Vec<i64>,
@@ -436,10 +448,12 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         match step {
             Step::RevokedRefreshTokens => {
                 let column = "access_token_id";
-                self.freed_access_tokens = self
-                    .store
-                    .referenced_by_candidates(step, column, cutoffs)
-                    .await?;
+                let freed = self.store.referenced_by_candidates(step, column, cutoffs);
+                self.freed_access_tokens.extend(freed.await?);
+            }
+            Step::ExpiredRefreshTokens => {
+                let freed = self.store.access_tokens_by_refresh_cutoff(cutoffs);
+                self.freed_access_tokens.extend(freed.await?);
             }
             Step::ExpiredAccessTokens => {
                 let column = "id_token_id";

@@ -132,6 +132,36 @@ pub async fn referenced_by_candidates<S: Store + ?Sized>(
         .with_context(|| format!("reading {table}.{column} of the candidates"))
 }
 
+/// The access tokens whose `expires` is at or before step 3's cutoff (3.4.1's boundary): read
+/// before an incremental step 3, they hold every access token it can free (it deletes a refresh
+/// token only when its access token is among them). One range of the `expires` index; after a
+/// complete run it holds little more than what this run's step 3 frees.
+pub async fn access_tokens_by_refresh_cutoff<S: Store + ?Sized>(
+    store: &S,
+    cutoffs: &Cutoffs,
+) -> Result<Vec<i64>> {
+    let Some(cut) = cutoffs.refresh_expire_at else {
+        return Ok(Vec::new());
+    };
+    let table = &store.tables().access_token;
+    let mut sql = Sql::new(store.dialect());
+    sql.push("SELECT ")
+        .col("t", "id")
+        .push(" FROM ")
+        .ident(table)
+        .push(" t WHERE ")
+        .col("t", "expires")
+        .push(" ")
+        .push(cutoffs.rules.expired_boundary().symbol())
+        .push(" ")
+        .time(cut);
+    store
+        .queries()
+        .fetch_i64s(&sql)
+        .await
+        .with_context(|| format!("reading {table} up to the refresh cutoff"))
+}
+
 /// The non-NULL `column` of the rows of `step`'s table whose id is in `ids` (one chunk).
 pub async fn referenced_by_listed<S: Store + ?Sized>(
     store: &S,

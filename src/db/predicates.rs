@@ -291,29 +291,17 @@ pub(crate) fn scan_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
     }
 }
 
-/// `cleartokens --incremental`: appends ` AND (<t>.expires >= mark [OR <t>.expires <= refresh
-/// cutoff])` to step 4's or 5's condition, the rows that can have become deletable since the
-/// last complete run (docs/compatibility.md, "Incremental mode"). It only narrows DOT's
-/// condition, so a row it keeps is never one DOT would delete that a full pass cannot reach.
-/// Step 4 also looks below step 3's cutoff, where the access tokens step 3 has just freed are
-/// (their `expires` is at or before it by step 3's own condition).
-fn incremental_scope(sql: &mut Sql, t: &str, step: Step, cutoffs: &Cutoffs) {
-    let Some(since) = cutoffs.incremental_since else {
-        return;
-    };
-    sql.push(" AND (")
-        .col(t, "expires")
-        .push(" >= ")
-        .time(since);
-    if step == Step::ExpiredAccessTokens {
-        if let Some(cut) = cutoffs.refresh_expire_at {
-            sql.push(" OR ")
-                .col(t, "expires")
-                .push(cutoffs.rules.expired_boundary().op())
-                .time(cut);
-        }
+/// `cleartokens --incremental`: appends ` AND <t>.expires >= mark` to step 4's or 5's
+/// condition: with `expires < now`, one bounded range of the `expires` index, the rows that
+/// expired since the last complete run (docs/compatibility.md, "Incremental mode"). It only
+/// narrows DOT's condition. What this run's steps 1, 3 and 4 free below the mark is re-checked
+/// by id ([`super::cleanup_state`]). (A disjunction with a second range, such as everything below
+/// step 3's cutoff, makes PostgreSQL scan the whole expired range through the index and filter:
+/// measured at 500,000 rows, 15× the pages of the full pass.)
+fn incremental_scope(sql: &mut Sql, t: &str, _step: Step, cutoffs: &Cutoffs) {
+    if let Some(since) = cutoffs.incremental_since {
+        sql.push(" AND ").col(t, "expires").push(" >= ").time(since);
     }
-    sql.push(")");
 }
 
 /// Appends the condition under which a row of `step`'s table (aliased `t`) is deleted by a full
