@@ -352,6 +352,9 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         }
         let mut report = if self.plan.dry_run {
             self.count(step).await?
+        } else if incremental && step == Step::ExpiredAccessTokens {
+            // All of it by id, below.
+            StepReport::new(step, StepStatus::Completed)
         } else {
             self.delete(step).await?
         };
@@ -456,14 +459,15 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
                 self.freed_access_tokens.extend(freed.await?);
             }
             Step::ExpiredAccessTokens => {
-                let column = "id_token_id";
-                let mut ids = self
-                    .store
-                    .referenced_by_candidates(step, column, cutoffs)
-                    .await?;
+                // The step's own candidates (one range read) join the captured ones, and the
+                // whole step is then deleted by id: the range is read once, and the ID tokens
+                // the step frees are looked up by key on what it may delete.
+                let candidates = self.store.referenced_by_candidates(step, "id", cutoffs);
+                self.freed_access_tokens.extend(candidates.await?);
                 let listed = self.freed_access_tokens.clone();
+                let mut ids = Vec::new();
                 for chunk in crate::db::cleanup_state::list_chunks(listed) {
-                    let of_listed = self.store.referenced_by_listed(step, column, &chunk);
+                    let of_listed = self.store.referenced_by_listed(step, "id_token_id", &chunk);
                     ids.extend(of_listed.await?);
                 }
                 self.freed_id_tokens = ids;
