@@ -181,11 +181,17 @@ pub async fn clear(
     };
     let (plan, passed) = match &plan.incremental {
         Some(request) => {
-            let (plan, passed) = stop
-                .guard(begin_incremental(store, plan, request))
-                .await??;
+            let begin = begin_incremental(store, plan, request, shell);
+            let (plan, passed) = stop.guard(begin).await??;
             if output.format == report::Format::Text {
-                shell.note(passed.mode.describe());
+                let pass = passed.mode.describe();
+                if plan.dry_run {
+                    shell.note(format_args!(
+                        "--incremental: a real run now would make this pass: {pass}; the dry run counts the full pass"
+                    ));
+                } else {
+                    shell.note(pass);
+                }
             }
             (std::borrow::Cow::Owned(plan), Some(passed))
         }
@@ -247,6 +253,7 @@ async fn begin_incremental(
     store: &dyn Store,
     plan: &Plan,
     request: &incremental::Request,
+    shell: &Shell,
 ) -> Result<(Plan, Passed)> {
     let before = incremental::load(store).await?;
     let indexes_present = incremental::indexes_present(store).await?;
@@ -259,8 +266,8 @@ async fn begin_incremental(
     let (mode, since) = incremental::decide(before.as_ref(), &situation);
     let mut plan = plan.clone();
     if mode.reason == "indexes_missing" {
-        tracing::warn!(
-            "--incremental needs the cleanup indexes (`oauthctl indexes create`); making a full pass"
+        shell.warn(
+            "warning: --incremental needs the cleanup indexes (`oauthctl indexes create`); making a full pass",
         );
     }
     if !plan.dry_run {
