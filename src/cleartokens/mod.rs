@@ -493,8 +493,16 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
                 return Ok(self.stopped(report, reason));
             }
             let started = Instant::now();
+            let lock = self.lock.as_deref_mut();
             let cutoffs = &self.plan.cutoffs;
-            let deleted = self.store.delete_listed(step, cutoffs, &chunk).await?;
+            let retries = &mut self.totals.retries;
+            let listed = (step, chunk.as_slice());
+            let Some(deleted) =
+                retry::delete_listed(self.store, lock, &self.stop, cutoffs, listed, retries)
+                    .await?
+            else {
+                return Ok(self.stopped(report, StopReason::Signal));
+            };
             let took = started.elapsed();
             let outcome = BatchOutcome {
                 candidates: chunk.len() as u64,
