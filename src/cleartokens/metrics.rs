@@ -354,6 +354,7 @@ mod tests {
             longest_lock_seconds: 0.125,
             retries: 2,
             stop_reason: StopReason::MaxDuration,
+            mode: None,
         };
         let mut run = failed(4, None);
         run.report = Some(&report);

@@ -7,6 +7,7 @@
 //! - [`batching`]: which batch of a step runs next (start, row limit, shape);
 //! - [`retry`]: retrying a batch that failed for a reason that passes;
 //! - [`stop`]: signals and the time budget, and the one stop check;
+//! - [`incremental`]: `--incremental`'s choice of pass and its high-water mark;
 //! - [`report`]: DOT's lines, the progress line and the JSON summary;
 //! - [`metrics`]: the summary as Prometheus text for `--metrics-file`.
 //!
@@ -15,6 +16,7 @@
 //! narrow [`Cleaner`] so that it can be tested without a server.
 
 pub mod batching;
+pub mod incremental;
 pub mod metrics;
 pub mod report;
 pub mod retry;
@@ -61,6 +63,40 @@ pub trait Cleaner {
     fn attempt_bound(&self) -> Option<AttemptBound> {
         None
     }
+    /// [`crate::db::cleanup_state::referenced_by_candidates`] (incremental runs only).
+    fn referenced_by_candidates(
+        &self,
+        _step: Step,
+        _column: &str,
+        _cutoffs: &Cutoffs,
+    ) -> impl Future<Output = Result<Vec<i64>>> {
+        async { Ok(Vec::new()) }
+    }
+    /// [`crate::db::cleanup_state::access_tokens_by_refresh_cutoff`] (incremental runs only).
+    fn access_tokens_by_refresh_cutoff(
+        &self,
+        _cutoffs: &Cutoffs,
+    ) -> impl Future<Output = Result<Vec<i64>>> {
+        async { Ok(Vec::new()) }
+    }
+    /// [`crate::db::cleanup_state::referenced_by_listed`] (incremental runs only).
+    fn referenced_by_listed(
+        &self,
+        _step: Step,
+        _column: &str,
+        _ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<i64>>> {
+        async { Ok(Vec::new()) }
+    }
+    /// [`crate::db::cleanup_state::delete_listed`] (incremental runs only).
+    fn delete_listed(
+        &self,
+        _step: Step,
+        _cutoffs: &Cutoffs,
+        _ids: &[i64],
+    ) -> impl Future<Output = Result<u64>> {
+        async { Ok(0) }
+    }
 }
 
 /// How long one attempt may take ([`Cleaner::attempt_bound`]).
@@ -84,6 +120,32 @@ impl<S: Store + ?Sized> Cleaner for S {
 
     async fn examined_counter(&self) -> Result<Option<Examined>> {
         Store::examined_counter(self).await
+    }
+
+    async fn referenced_by_candidates(
+        &self,
+        step: Step,
+        column: &str,
+        cutoffs: &Cutoffs,
+    ) -> Result<Vec<i64>> {
+        crate::db::cleanup_state::referenced_by_candidates(self, step, column, cutoffs).await
+    }
+
+    async fn access_tokens_by_refresh_cutoff(&self, cutoffs: &Cutoffs) -> Result<Vec<i64>> {
+        crate::db::cleanup_state::access_tokens_by_refresh_cutoff(self, cutoffs).await
+    }
+
+    async fn referenced_by_listed(
+        &self,
+        step: Step,
+        column: &str,
+        ids: &[i64],
+    ) -> Result<Vec<i64>> {
+        crate::db::cleanup_state::referenced_by_listed(self, step, column, ids).await
+    }
+
+    async fn delete_listed(&self, step: Step, cutoffs: &Cutoffs, ids: &[i64]) -> Result<u64> {
+        crate::db::cleanup_state::delete_listed(self, step, cutoffs, ids).await
     }
 
     fn attempt_bound(&self) -> Option<AttemptBound> {
@@ -117,6 +179,25 @@ pub async fn clear(
         stop.guard(store.prepare_cleanup()).await??;
         Some(lock)
     };
+    let (plan, passed) = match &plan.incremental {
+        Some(request) => {
+            let begin = begin_incremental(store, plan, request, shell);
+            let (plan, passed) = stop.guard(begin).await??;
+            if output.format == report::Format::Text {
+                let pass = passed.mode.describe();
+                if plan.dry_run {
+                    shell.note(format_args!(
+                        "--incremental: a real run now would make this pass: {pass}; the dry run counts the full pass"
+                    ));
+                } else {
+                    shell.note(pass);
+                }
+            }
+            (std::borrow::Cow::Owned(plan), Some(passed))
+        }
+        None => (std::borrow::Cow::Borrowed(plan), None),
+    };
+    let plan = plan.as_ref();
     let cutoffs = &plan.cutoffs;
     tracing::info!(
         database = %database,
@@ -128,7 +209,20 @@ pub async fn clear(
         batch_size = plan.settings.batch_size,
         "cleartokens starting"
     );
-    let outcome = run(store, lock.as_deref_mut(), &signals, plan, output, shell).await;
+    let mut outcome = run(store, lock.as_deref_mut(), &signals, plan, output, shell).await;
+    if let (Some(passed), Ok(report)) = (passed, &mut outcome) {
+        let done = report.stop_reason == StopReason::Completed;
+        if done && !plan.dry_run {
+            let request = plan
+                .incremental
+                .as_ref()
+                .expect("an incremental run has its request");
+            let state =
+                incremental::completed(passed.before.as_ref(), request, cutoffs.now, &passed.mode);
+            stop.guard(incremental::save(store, &state)).await??;
+        }
+        report.mode = Some(passed.mode);
+    }
     if let Err(error) = &outcome {
         // Aborting must not wait on the server, nor giving up on one that stopped answering
         // (its release would wait out another deadline): the lock goes with its session.
@@ -144,6 +238,44 @@ pub async fn clear(
         }
     }
     outcome
+}
+
+/// What an incremental run found before its steps: its pass, and the state it began from.
+struct Passed {
+    mode: incremental::Mode,
+    before: Option<incremental::State>,
+}
+
+/// `--incremental`, under the run lock: reads the mark, chooses the pass, and (unless a dry
+/// run, which counts DOT's full pass and only reports the pass it would make) marks the run as
+/// started, so that a run that does not complete makes the next one a full pass.
+async fn begin_incremental(
+    store: &dyn Store,
+    plan: &Plan,
+    request: &incremental::Request,
+    shell: &Shell,
+) -> Result<(Plan, Passed)> {
+    let before = incremental::load(store).await?;
+    let indexes_present = incremental::indexes_present(store).await?;
+    let situation = incremental::Situation {
+        request,
+        now: plan.cutoffs.now,
+        rules: plan.cutoffs.rules,
+        indexes_present,
+    };
+    let (mode, since) = incremental::decide(before.as_ref(), &situation);
+    let mut plan = plan.clone();
+    if mode.reason == "indexes_missing" {
+        shell.warn(
+            "warning: --incremental needs the cleanup indexes (`oauthctl indexes create`); making a full pass",
+        );
+    }
+    if !plan.dry_run {
+        let started = incremental::started(before.as_ref(), request, plan.cutoffs.now);
+        incremental::save(store, &started).await?;
+        plan.cutoffs.incremental_since = since;
+    }
+    Ok((plan, Passed { mode, before }))
 }
 
 /// Runs DOT's six steps (or counts them, for a dry run), printing DOT's lines as each step ends
@@ -167,6 +299,8 @@ pub async fn run<C: Cleaner + ?Sized>(
         stop_reason: StopReason::Completed,
         last_batch: Duration::ZERO,
         pause_due: false,
+        freed_access_tokens: Vec::new(),
+        freed_id_tokens: Vec::new(),
     };
     run.out.start(&plan.cutoffs, &plan.dot_rules)?;
     let mut steps = Vec::with_capacity(Step::ALL.len());
@@ -200,6 +334,12 @@ struct Run<'a, C: ?Sized> {
     /// Whether the last batch found rows. The interval is a pause between batches, never before
     /// the first or after the last; it does span steps.
     pause_due: bool,
+    /// Incremental runs: the access tokens held by the refresh tokens steps 1 and 3 may delete,
+    /// for step 4 (step 1: revoked refresh tokens that still hold one, which DOT's `revoke()`
+    /// never leaves; step 3: the idle users' access tokens, below the mark).
+    freed_access_tokens: Vec<i64>,
+    /// Incremental runs: the ID tokens of the access tokens step 4 may delete, for step 5.
+    freed_id_tokens: Vec<i64>,
 }
 
 impl<C: Cleaner + ?Sized> Run<'_, C> {
@@ -213,11 +353,26 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
         }
         let started = Instant::now();
         let before = self.examined().await;
+        let incremental = self.plan.cutoffs.incremental_since.is_some() && !self.plan.dry_run;
+        if incremental {
+            self.capture_freed(step).await?;
+        }
         let mut report = if self.plan.dry_run {
             self.count(step).await?
+        } else if incremental && step == Step::ExpiredAccessTokens {
+            // All of it by id, below.
+            StepReport::new(step, StepStatus::Completed)
         } else {
             self.delete(step).await?
         };
+        if incremental && report.status == StepStatus::Completed {
+            let listed = match step {
+                Step::ExpiredAccessTokens => std::mem::take(&mut self.freed_access_tokens),
+                Step::ExpiredIdTokens => std::mem::take(&mut self.freed_id_tokens),
+                _ => Vec::new(),
+            };
+            report = self.delete_listed(report, listed).await?;
+        }
         report.seconds = report::round_seconds(started.elapsed());
         let after = self.examined().await;
         report.examined = before.zip(after).and_then(|(b, a)| a.since(b));
@@ -294,6 +449,72 @@ impl<C: Cleaner + ?Sized> Run<'_, C> {
                 return Ok(report);
             }
         }
+    }
+
+    /// Incremental runs, before `step`: what its deletes can free for a later step, which
+    /// that step's bound on `expires` would not see (docs/compatibility.md, "Incremental mode").
+    async fn capture_freed(&mut self, step: Step) -> Result<()> {
+        let cutoffs = &self.plan.cutoffs;
+        match step {
+            Step::RevokedRefreshTokens => {
+                let column = "access_token_id";
+                let freed = self.store.referenced_by_candidates(step, column, cutoffs);
+                self.freed_access_tokens.extend(freed.await?);
+            }
+            Step::ExpiredRefreshTokens => {
+                let freed = self.store.access_tokens_by_refresh_cutoff(cutoffs);
+                self.freed_access_tokens.extend(freed.await?);
+            }
+            Step::ExpiredAccessTokens => {
+                // The step's own candidates (one range read) join the captured ones, and the
+                // whole step is then deleted by id: the range is read once, and the ID tokens
+                // the step frees are looked up by key on what it may delete.
+                let candidates = self.store.referenced_by_candidates(step, "id", cutoffs);
+                self.freed_access_tokens.extend(candidates.await?);
+                let listed = self.freed_access_tokens.clone();
+                let mut ids = Vec::new();
+                for chunk in crate::db::cleanup_state::list_chunks(listed) {
+                    let of_listed = self.store.referenced_by_listed(step, "id_token_id", &chunk);
+                    ids.extend(of_listed.await?);
+                }
+                self.freed_id_tokens = ids;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An incremental step's second part: the rows an earlier step of this run may have freed,
+    /// whatever their `expires`, re-checked against DOT's full condition in short batches.
+    async fn delete_listed(&mut self, mut report: StepReport, ids: Vec<i64>) -> Result<StepReport> {
+        let step = report.name;
+        for chunk in crate::db::cleanup_state::list_chunks(ids) {
+            if let Some(reason) = self.stop_before_next().await? {
+                return Ok(self.stopped(report, reason));
+            }
+            let started = Instant::now();
+            let lock = self.lock.as_deref_mut();
+            let cutoffs = &self.plan.cutoffs;
+            let retries = &mut self.totals.retries;
+            let listed = (step, chunk.as_slice());
+            let Some(deleted) =
+                retry::delete_listed(self.store, lock, &self.stop, cutoffs, listed, retries)
+                    .await?
+            else {
+                return Ok(self.stopped(report, StopReason::Signal));
+            };
+            let took = started.elapsed();
+            let outcome = BatchOutcome {
+                candidates: chunk.len() as u64,
+                deleted,
+                first_id: chunk.first().copied(),
+                last_id: chunk.last().copied(),
+                locked: took,
+            };
+            let request = BatchRequest::first(step, chunk.len() as u64);
+            self.record(&mut report, request, &outcome, took);
+        }
+        Ok(report)
     }
 
     /// A batch finished in `took`: its figures, its log line and the progress line.

@@ -122,6 +122,9 @@ pub struct Report {
     /// Attempts repeated after a transient error or a lost connection, over the whole run.
     pub retries: u64,
     pub stop_reason: StopReason,
+    /// `--incremental` only: the pass the run made (a dry run: would make) and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<super::incremental::Mode>,
 }
 
 /// The run-wide batch figures of the summary.
@@ -180,6 +183,7 @@ impl Report {
             longest_lock_seconds: round_seconds(totals.longest_lock),
             retries: totals.retries,
             stop_reason,
+            mode: None,
         }
     }
 }

@@ -66,6 +66,30 @@ pub async fn delete_batch<C: Cleaner + ?Sized>(
     .await
 }
 
+/// An incremental run's delete of listed ids ([`Cleaner::delete_listed`]), retried as a batch
+/// is. `None` when a stop was requested during a back-off.
+pub async fn delete_listed<C: Cleaner + ?Sized>(
+    store: &C,
+    lock: Option<&mut (dyn CleanupLock + 'static)>,
+    stop: &Stop<'_>,
+    cutoffs: &Cutoffs,
+    (step, ids): (Step, &[i64]),
+    retries: &mut u64,
+) -> Result<Option<u64>> {
+    let failed = Failed {
+        step,
+        what: format!(
+            "failed re-checking captured ids from {}",
+            ids.first().copied().unwrap_or_default()
+        ),
+        consequence: "finished batches are committed",
+    };
+    retrying(store, lock, stop, &failed, retries, || {
+        store.delete_listed(step, cutoffs, ids)
+    })
+    .await
+}
+
 /// A dry run's count of one step, retried as [`retrying`] does (a dry run holds no lock). Each
 /// retry adds one to `retries`.
 pub async fn count<C: Cleaner + ?Sized>(

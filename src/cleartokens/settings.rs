@@ -290,6 +290,7 @@ impl Settings {
             refresh_revoked_at,
             refresh_expire_at,
             rules: crate::db::Rules::default(),
+            incremental_since: None,
         })
     }
 }
@@ -386,6 +387,8 @@ pub struct Plan {
     pub dry_run: bool,
     /// The DOT release whose rules the run follows (3.4.1's until [`Plan::follow`]).
     pub dot_rules: RulesInUse,
+    /// `--incremental` (set by the command once the rules are known); `None`: DOT's full pass.
+    pub incremental: Option<super::incremental::Request>,
 }
 
 impl Plan {
@@ -410,6 +413,7 @@ impl Plan {
             lock_budget,
             dry_run: raw.dry_run,
             dot_rules: RulesInUse::default(),
+            incremental: None,
         })
     }
 }

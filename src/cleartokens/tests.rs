@@ -335,11 +335,13 @@ fn plan(batch_size: u64) -> Plan {
             refresh_revoked_at: Some(now),
             refresh_expire_at: None,
             rules: crate::db::Rules::Dot3_4_1,
+            incremental_since: None,
         },
         max_duration: None,
         lock_budget: None,
         dry_run: false,
         dot_rules: crate::db::RulesInUse::default(),
+        incremental: None,
     }
 }
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::metrics_file;
+use crate::cleartokens::incremental;
 use crate::cleartokens::metrics::{self, RunRecord};
 use crate::cleartokens::report::{self, Format, Output, StopReason};
 use crate::cleartokens::settings::{self, pick, Plan, RawPlan, RawSettings};
@@ -26,7 +27,7 @@ use crate::shell::Shell;
     after_help = "Each setting falls back to the environment variable of DOT's setting name \
 (an empty variable counts as unset). Exit codes: 0 done, 2 invalid setting (nothing deleted), \
 3 another run holds the lock, 4 stopped early by --max-duration or a signal (finished batches \
-are committed; run again to continue)."
+are committed; run again to continue; with --incremental the next run is a full pass)."
 )]
 pub struct Args {
     /// Refresh tokens whose access token expired this many seconds ago are deleted (DOT's
@@ -89,6 +90,27 @@ pub struct Args {
     #[arg(long, value_name = "VERSION")]
     pub dot_version: Option<String>,
 
+    /// Incremental mode (off by default): steps 4 and 5 look only at rows that can have become
+    /// deletable since the last complete run (its `now`, kept in the table
+    /// oauthctl_cleanup_state); a full pass whenever the mark is missing, stale or from other
+    /// settings, or the last run did not complete. Needs `oauthctl indexes create`
+    #[arg(
+        long,
+        env = "OAUTHCTL_INCREMENTAL",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub incremental: bool,
+
+    /// With --incremental: make a full pass when the last one is this many days old (0: always)
+    #[arg(
+        long,
+        value_name = "DAYS",
+        env = "OAUTHCTL_FULL_PASS_EVERY",
+        default_value = "7",
+        allow_hyphen_values = true
+    )]
+    pub full_pass_every: String,
+
     /// Output: DOT's log lines (text) or one JSON summary object (json)
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
@@ -148,6 +170,19 @@ impl Args {
             .as_deref()
             .filter(|path| !path.is_empty())
             .map(PathBuf::from)
+    }
+
+    /// `--full-pass-every` as a whole number of days.
+    fn full_pass_every(&self) -> Result<chrono::TimeDelta> {
+        let text = self.full_pass_every.trim();
+        match text.parse::<u32>() {
+            Ok(days) => Ok(chrono::TimeDelta::days(i64::from(days))),
+            Err(_) => Err(error::Failure::Usage(format!(
+                "--full-pass-every must be a whole number of days (0 or more), e.g. 7: got {}",
+                crate::django::repr::repr_str(text)
+            ))
+            .into()),
+        }
     }
 
     fn format(&self) -> Format {
@@ -290,6 +325,7 @@ async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report
     let time = global.time_settings()?;
     let mut plan = Plan::resolve(&args.raw_plan(time))?;
     let dot_version = settings::dot_version(args.dot_version.as_deref())?;
+    let full_pass_every = args.full_pass_every()?;
     let url = global.database_url()?;
     let tables = global.tables.resolve()?;
 
@@ -304,6 +340,12 @@ async fn clean(global: &GlobalArgs, args: &Args, shell: &Shell) -> Result<report
     };
     plan.follow(dot_rules(store.as_ref(), dot_version, output, shell).await?);
     report::warn_settings(shell, &plan.settings, plan.cutoffs.rules);
+    if args.incremental {
+        plan.incremental = Some(incremental::Request {
+            full_pass_every,
+            fingerprint: incremental::fingerprint(plan.cutoffs.rules, &plan.settings, &time),
+        });
+    }
 
     let summary =
         crate::cleartokens::clear(store.as_ref(), &plan, output, &url.redacted(), shell).await?;

@@ -78,6 +78,12 @@ pub trait Run: Driver {
         sql: &'e Sql,
     ) -> impl Future<Output = Result<Vec<String>, sqlx::Error>> + Send + 'e;
 
+    /// The first column of every row the statement returns, as integers (NULLs skipped).
+    fn fetch_i64s<'e>(
+        conn: &'e mut Self::Connection,
+        sql: &'e Sql,
+    ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send + 'e;
+
     /// The first column of the one row the statement returns, as a (nullable) truth value.
     fn fetch_flag<'e>(
         conn: &'e mut Self::Connection,
@@ -178,6 +184,15 @@ where
         rows.iter().map(|row| row.try_get(0)).collect()
     }
 
+    async fn fetch_i64s<'e>(
+        conn: &'e mut DB::Connection,
+        sql: &'e Sql,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let rows = DB::query(sql).fetch_all(conn).await?;
+        let values: Result<Vec<Option<i64>>, _> = rows.iter().map(|row| row.try_get(0)).collect();
+        Ok(values?.into_iter().flatten().collect())
+    }
+
     async fn fetch_flag<'e>(
         conn: &'e mut DB::Connection,
         sql: &'e Sql,
@@ -218,6 +233,10 @@ pub trait Queries: Send + Sync {
     async fn fetch_optional_text(&self, sql: &Sql) -> anyhow::Result<Option<String>>;
     /// The first column of the first row as an integer; `None` for no row or NULL.
     async fn fetch_optional_i64(&self, sql: &Sql) -> anyhow::Result<Option<i64>>;
+    /// The first column of every row as integers, NULLs skipped.
+    async fn fetch_i64s(&self, sql: &Sql) -> anyhow::Result<Vec<i64>>;
+    /// Runs a statement; returns how many rows it changed.
+    async fn execute(&self, sql: &Sql) -> anyhow::Result<u64>;
 }
 
 /// A file database's pool: no network to bound.
@@ -253,5 +272,13 @@ impl<DB: Run> Queries for Pool<DB> {
 
     async fn fetch_optional_i64(&self, sql: &Sql) -> anyhow::Result<Option<i64>> {
         Ok(DB::fetch_optional_i64(&mut *self.acquire().await?, sql).await?)
+    }
+
+    async fn fetch_i64s(&self, sql: &Sql) -> anyhow::Result<Vec<i64>> {
+        Ok(DB::fetch_i64s(&mut *self.acquire().await?, sql).await?)
+    }
+
+    async fn execute(&self, sql: &Sql) -> anyhow::Result<u64> {
+        Ok(DB::execute(&mut *self.acquire().await?, sql).await?)
     }
 }

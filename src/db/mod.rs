@@ -17,6 +17,7 @@
 
 pub mod apply;
 mod batch;
+pub mod cleanup_state;
 mod driver;
 mod error;
 pub mod indexes;
@@ -189,6 +190,10 @@ pub struct Cutoffs {
     /// The DOT release whose steps and boundaries apply ([`Rules::cutoffs`]); backends only
     /// pass it on to the predicates.
     pub rules: Rules,
+    /// `cleartokens --incremental`: the mark (the `now` of the last complete run) that bounds
+    /// steps 4 and 5 to the rows that can have become deletable since (`predicates.rs`,
+    /// [`cleanup_state`]); `None`: DOT's full pass.
+    pub incremental_since: Option<DjangoTime>,
 }
 
 impl Cutoffs {

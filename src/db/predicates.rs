@@ -222,11 +222,13 @@ pub(crate) fn step_condition_on(
         Step::ExpiredAccessTokens => {
             let refresh_tokens = (tables.refresh_token.as_str(), "r", "access_token_id");
             expired_and_unreferenced(sql, t, cutoffs, refresh_tokens).push(")");
+            incremental_scope(sql, t, step, cutoffs);
         }
         // Q(access_token__isnull=True, expires__lt=now)
         Step::ExpiredIdTokens => {
             let access_tokens = (tables.access_token.as_str(), "a", "id_token_id");
             expired_and_unreferenced(sql, t, cutoffs, access_tokens).push(")");
+            incremental_scope(sql, t, step, cutoffs);
         }
         // Q(expires__lt=now)
         Step::ExpiredGrants => {
@@ -283,8 +285,22 @@ pub(crate) fn scan_condition(sql: &mut Sql, tables: &Tables, step: Step, cutoffs
     match step {
         Step::ExpiredAccessTokens | Step::ExpiredIdTokens => {
             sql.col("t", "expires").push(" < ").time(cutoffs.now);
+            incremental_scope(sql, "t", step, cutoffs);
         }
         _ => step_condition(sql, tables, step, cutoffs),
+    }
+}
+
+/// `cleartokens --incremental`: appends ` AND <t>.expires >= mark` to step 4's or 5's
+/// condition: with `expires < now`, one bounded range of the `expires` index, the rows that
+/// expired since the last complete run (docs/compatibility.md, "Incremental mode"). It only
+/// narrows DOT's condition. What this run's steps 1, 3 and 4 free below the mark is re-checked
+/// by id ([`super::cleanup_state`]). (A disjunction with a second range, such as everything below
+/// step 3's cutoff, makes PostgreSQL scan the whole expired range through the index and filter:
+/// measured at 500,000 rows, 15× the pages of the full pass.)
+fn incremental_scope(sql: &mut Sql, t: &str, _step: Step, cutoffs: &Cutoffs) {
+    if let Some(since) = cutoffs.incremental_since {
+        sql.push(" AND ").col(t, "expires").push(" >= ").time(since);
     }
 }
 
@@ -453,6 +469,7 @@ mod tests {
             refresh_revoked_at: revoked.then(|| now - chrono::TimeDelta::seconds(10)),
             refresh_expire_at: expire.then(|| now - chrono::TimeDelta::seconds(500)),
             rules: Rules::Dot3_4_1,
+            incremental_since: None,
         }
     }
 

@@ -320,6 +320,16 @@ impl<DB: Run> Queries for ServerPool<DB> {
         self.bounded_statement(sql, |conn, sql| Box::pin(DB::fetch_optional_i64(conn, sql)))
             .await
     }
+
+    async fn fetch_i64s(&self, sql: &Sql) -> Result<Vec<i64>> {
+        self.bounded_statement(sql, |conn, sql| Box::pin(DB::fetch_i64s(conn, sql)))
+            .await
+    }
+
+    async fn execute(&self, sql: &Sql) -> Result<u64> {
+        self.bounded_statement(sql, |conn, sql| Box::pin(DB::execute(conn, sql)))
+            .await
+    }
 }
 
 /// A statement's future on a borrowed connection.

@@ -1567,3 +1567,250 @@ backend_test!(
         );
     }
 );
+
+// ---------------------------------------------------------------------------------------------
+// --incremental (docs/compatibility.md, "Incremental mode")
+
+fn incremental_run(db: &TestDb, at: DateTime<Utc>, args: &[&str]) -> (Output, serde_json::Value) {
+    let mut all = vec!["cleartokens", "--incremental", "--format", "json"];
+    all.extend_from_slice(args);
+    let now = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let out = db.oauthctl(&all).env("OAUTHCTL_NOW", now).output().unwrap();
+    let report = if code(&out) == 0 || code(&out) == 4 {
+        json(&out)
+    } else {
+        serde_json::Value::Null
+    };
+    (out, report)
+}
+
+fn mode(report: &serde_json::Value) -> (String, String) {
+    let m = &report["mode"];
+    (
+        m["kind"].as_str().unwrap_or("?").to_string(),
+        m["reason"].as_str().unwrap_or("?").to_string(),
+    )
+}
+
+fn state_table_exists(db: &TestDb) -> bool {
+    crate::support::runtime().block_on(async {
+        let mut conn = db.connect().await;
+        conn.try_execute("SELECT 1 FROM oauthctl_cleanup_state")
+            .await
+            .is_ok()
+    })
+}
+
+fn indexes_created(db: &TestDb) {
+    let out = db.run(&["indexes", "create"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+backend_test!(incremental_covers_what_expired_since_the_mark, |backend| {
+    let db = TestDb::migrated(backend, "incr_rows");
+    indexes_created(&db);
+    let day = secs(86_400);
+    let first = now() - day; // the first run's now: the mark of the second
+    let r = 7 * 86_400;
+    let settings = DotSettings {
+        expire: Some(r),
+        ..Default::default()
+    };
+    let mut seed = Seed::new(backend);
+    // Expires between the two runs, unheld: the incremental run's range takes it, and its ID
+    // token (same expiry) too.
+    let idt_between = seed.idt(first + secs(3600));
+    let at_between = seed.at(first + secs(3600), Some(idt_between));
+    // Expires between the runs, its ID token long expired: freed by step 4 of the second run,
+    // re-checked through the captured list.
+    let idt_old = seed.idt(first - secs(30 * 86_400));
+    let at_frees_old_idt = seed.at(first + secs(7200), Some(idt_old));
+    // Held at the first run; by the second its access token is past the refresh cutoff, so
+    // step 3 deletes the refresh token and step 4 its access token (below the mark).
+    let at_aged = seed.at(now() - secs(r) - secs(43_200), None);
+    let rt_aged = seed.rt(Some(at_aged), None);
+    // Held at the first run, its refresh token deleted out of band before the second: below
+    // the mark and above the refresh cutoff, so incremental keeps it; a full pass deletes it.
+    let at_oob = seed.at(now() - secs(2 * 86_400), None);
+    let rt_oob = seed.rt(Some(at_oob), None);
+    // Held at the first run; its refresh token is revoked before the second without letting
+    // go of it (not DOT's revoke(), which nulls the link): step 1 frees it and its ID token,
+    // both below the mark, and the captured lists reach them.
+    let idt_revoked = seed.idt(first - secs(10 * 86_400));
+    let at_revoked = seed.at(now() - secs(3 * 86_400), Some(idt_revoked));
+    let rt_revoked = seed.rt(Some(at_revoked), None);
+    // Held and expiring between the runs: kept by both passes, as by DOT.
+    let at_held = seed.at(first + secs(600), None);
+    seed.rt(Some(at_held), None);
+    // Current.
+    let at_current = seed.at(now() + secs(3600), None);
+    seed.grant(first + secs(60));
+    let mut model = seed.commit(&db);
+
+    let (out, report) = incremental_run(&db, first, &["--refresh-token-expire-seconds", "604800"]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(
+        mode(&report),
+        ("full".into(), "no_mark".into()),
+        "{backend:?}"
+    );
+    model.clear_expired(first, settings);
+    assert_eq!(state(&db), model.state(), "{backend:?}: first run is DOT's");
+    assert!(ids(&db, AT).contains(&at_oob) && ids(&db, RT).contains(&rt_aged));
+
+    db.execute(&format!("DELETE FROM {RT} WHERE id = {rt_oob}"));
+    model.rt.remove(&rt_oob);
+    let revoked_at = first + secs(3600);
+    db.execute(&format!(
+        "UPDATE {RT} SET revoked = {} WHERE id = {rt_revoked}",
+        lit(backend, revoked_at)
+    ));
+    model.rt.get_mut(&rt_revoked).unwrap().revoked = Some(revoked_at);
+
+    let (out, report) = incremental_run(&db, now(), &["--refresh-token-expire-seconds", "604800"]);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(
+        mode(&report),
+        ("incremental".into(), "mark".into()),
+        "{backend:?}"
+    );
+    assert_eq!(
+        report["mode"]["since"].as_str(),
+        Some(
+            first
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .as_str()
+        )
+    );
+    let mut dot = model.clone();
+    dot.clear_expired(now(), settings);
+    let mut expected = dot.clone();
+    expected.at.insert(at_oob, model.at[&at_oob].clone());
+    assert_eq!(
+        state(&db),
+        expected.state(),
+        "{backend:?}: DOT's rows but the out-of-band one"
+    );
+    let left = ids(&db, AT);
+    for gone in [at_between, at_frees_old_idt, at_aged, at_revoked] {
+        assert!(!left.contains(&gone), "{backend:?}: {gone} left");
+    }
+    assert!(left.contains(&at_held) && left.contains(&at_current) && left.contains(&at_oob));
+    let idts = ids(&db, IDT);
+    assert!(
+        !idts.contains(&idt_between) && !idts.contains(&idt_old),
+        "{backend:?}"
+    );
+
+    // A forced full pass reaches DOT's exact rows.
+    let args = [
+        "--refresh-token-expire-seconds",
+        "604800",
+        "--full-pass-every",
+        "0",
+    ];
+    let (out, report) = incremental_run(&db, now() + secs(60), &args);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(
+        mode(&report),
+        ("full".into(), "full_pass_due".into()),
+        "{backend:?}"
+    );
+    dot.clear_expired(now() + secs(60), settings);
+    assert_eq!(
+        state(&db),
+        dot.state(),
+        "{backend:?}: the full pass is DOT's"
+    );
+    assert!(!ids(&db, AT).contains(&at_oob));
+});
+
+backend_test!(incremental_falls_back_to_a_full_pass, |backend| {
+    let db = TestDb::migrated(backend, "incr_modes");
+    let r = ["--refresh-token-expire-seconds", "3600"];
+    // A dry run on a fresh database reads, reports, and creates nothing.
+    let (out, report) = incremental_run(&db, now(), &[&r[..], &["--dry-run"]].concat());
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert!(
+        !state_table_exists(&db),
+        "{backend:?}: the dry run wrote the state table"
+    );
+    let expected_without = if crate::support::with_cleanup_indexes() {
+        "no_mark"
+    } else {
+        "indexes_missing"
+    };
+    assert_eq!(mode(&report).1, expected_without, "{backend:?}");
+
+    // Without the cleanup indexes: a full pass and a warning.
+    let out = db.run(&["indexes", "drop"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (out, report) = incremental_run(&db, now(), &r);
+    assert_eq!(
+        mode(&report),
+        ("full".into(), "indexes_missing".into()),
+        "{backend:?}"
+    );
+    assert!(
+        stderr(&out).contains("oauthctl indexes create"),
+        "{}",
+        stderr(&out)
+    );
+    indexes_created(&db);
+
+    let steps: [(i64, &[&str], &str); 7] = [
+        (0, &r, "mark"), // the indexes_missing run completed: its now is the mark
+        (
+            60,
+            &["--refresh-token-expire-seconds", "7200"],
+            "settings_changed",
+        ),
+        (120, &["--refresh-token-expire-seconds", "7200"], "mark"),
+        (
+            100,
+            &["--refresh-token-expire-seconds", "7200"],
+            "clock_went_back",
+        ),
+        (
+            8 * 86_400,
+            &["--refresh-token-expire-seconds", "7200"],
+            "full_pass_due",
+        ),
+        (
+            8 * 86_400 + 10,
+            &["--refresh-token-expire-seconds", "7200"],
+            "mark",
+        ),
+        (
+            8 * 86_400 + 20,
+            &["--refresh-token-expire-seconds", "7200", "--dry-run"],
+            "mark",
+        ),
+    ];
+    for (offset, args, reason) in steps {
+        let (out, report) = incremental_run(&db, now() + secs(offset), args);
+        assert_eq!(code(&out), 0, "{backend:?} {offset}: {}", stderr(&out));
+        assert_eq!(mode(&report).1, reason, "{backend:?} at +{offset}s");
+    }
+    // An interrupted run (exit 4) makes the next one a full pass.
+    let rr = ["--refresh-token-expire-seconds", "7200"];
+    expired_grants(&db, 40);
+    let budget = [
+        "--batch-size",
+        "1",
+        "--batch-interval",
+        "0.1",
+        "--max-duration",
+        "0.5s",
+    ];
+    let (out, _) = incremental_run(&db, now() + secs(9 * 86_400), &[&rr[..], &budget].concat());
+    assert_eq!(code(&out), 4, "{backend:?}: {}", stderr(&out));
+    let (out, report) = incremental_run(&db, now() + secs(9 * 86_400 + 10), &rr);
+    assert_eq!(code(&out), 0, "{backend:?}: {}", stderr(&out));
+    assert_eq!(mode(&report).1, "previous_run_incomplete", "{backend:?}");
+    let (_, report) = incremental_run(&db, now() + secs(9 * 86_400 + 20), &rr);
+    assert_eq!(mode(&report).1, "mark", "{backend:?}");
+    // The default mode neither reports a mode nor needs the table.
+    let out = cleartokens(&db, &["--format", "json"]);
+    assert!(json(&out).get("mode").is_none());
+});

@@ -643,6 +643,6 @@ pub fn code(out: &Output) -> i32 {
 /// OAUTHCTL_TEST_CLEANUP_INDEXES=1: every migrated test database also gets the cleanup indexes
 /// (`oauthctl indexes create`), so that the cleartokens suites prove the same rows with them as
 /// without (the `indexes::` tests, whose databases are tagged `ix…`, manage their own).
-fn with_cleanup_indexes() -> bool {
+pub fn with_cleanup_indexes() -> bool {
     std::env::var("OAUTHCTL_TEST_CLEANUP_INDEXES").is_ok_and(|v| !v.is_empty() && v != "0")
 }
