@@ -23,6 +23,7 @@
 //! `tests/uri_validator.rs` checks this port against its output, message for message.
 
 mod ip;
+pub mod legacy;
 mod patterns;
 mod urlsplit;
 

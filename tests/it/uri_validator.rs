@@ -111,3 +111,53 @@ fn uri_validator_agrees_with_dot() {
         failures[..failures.len().min(200)].join("\n")
     );
 }
+
+#[derive(Deserialize)]
+struct LegacyConfig {
+    schemes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct LegacyGolden {
+    django: String,
+    django_oauth_toolkit: String,
+    configs: Vec<LegacyConfig>,
+    cases: Vec<Case>,
+}
+
+/// `oauthctl::uri_validator::legacy` against DOT 2.3.0's `Application.clean()` on Django 4.2
+/// (`tests/uri_golden/cases_dot23.json`, from `generate_legacy.py`). Cases on the unported
+/// non-ASCII IDNA path must come back `Undecided`, never a guess.
+#[test]
+fn legacy_uri_validator_agrees_with_dot_2_3() {
+    use oauthctl::uri_validator::legacy::{validate_redirect_uri, LegacyOutcome};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/uri_golden/cases_dot23.json");
+    let text = std::fs::read_to_string(path).expect("read cases_dot23.json");
+    let golden: LegacyGolden = serde_json::from_str(&text).expect("parse cases_dot23.json");
+    assert_eq!(golden.django_oauth_toolkit, "2.3.0");
+    assert!(golden.django.starts_with("4.2"), "{}", golden.django);
+
+    let mut failures = Vec::new();
+    let mut undecided = 0;
+    for case in &golden.cases {
+        let schemes = &golden.configs[case.config].schemes;
+        let expected = match &case.message {
+            None if case.ok => LegacyOutcome::Valid,
+            Some(m) if !case.ok => LegacyOutcome::Invalid(m.clone()),
+            _ => panic!("inconsistent case {:?}", case.uri),
+        };
+        match validate_redirect_uri(schemes, &case.uri) {
+            LegacyOutcome::Undecided => undecided += 1,
+            got if got == expected => {}
+            got => failures.push(format!("{:?}: DOT {expected:?}, port {got:?}", case.uri)),
+        }
+    }
+    eprintln!("{} cases, {undecided} undecided (non-ASCII IDNA path)", golden.cases.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        golden.cases.len(),
+        failures.join("\n")
+    );
+}
