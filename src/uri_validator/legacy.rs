@@ -4,16 +4,11 @@
 //! contains everything, then refuses a URI whose `urlsplit` fragment is not empty, and only
 //! then compares the scheme with `ALLOWED_REDIRECT_URI_SCHEMES`. Django 4.2's `URLValidator`
 //! differs from 5.2's in one way that matters here: when the regular expression does not match,
-//! it retries once with the netloc converted by Python's `idna` codec.
-//!
-//! Status: the IDNA retry is exact only for ASCII netlocs (the codec's fast path). A netloc
-//! with a non-ASCII character on that retry would need IDNA 2003 nameprep (Unicode 3.2 NFKC,
-//! stringprep tables), which is not ported: [`LegacyOutcome::Undecided`] says so, and this
-//! validator is therefore not yet used by `createapplication`/`apply`.
+//! it retries once with the netloc converted by Python's `idna` codec (`idna2003.rs`).
 
 use super::patterns::{bracketed_host_group, dot_uri_regex_search};
 use super::urlsplit::{hostname_len, urlsplit, SplitResult};
-use super::{ip, MAX_HOSTNAME_LENGTH, MAX_IPV6_ADDRESS_LENGTH, MAX_URL_LENGTH};
+use super::{idna2003, ip, MAX_HOSTNAME_LENGTH, MAX_IPV6_ADDRESS_LENGTH, MAX_URL_LENGTH};
 
 /// Django's `URLValidator.message`.
 pub const ENTER_A_VALID_URL: &str = "Enter a valid URL.";
@@ -33,8 +28,6 @@ pub enum LegacyOutcome {
     Valid,
     /// `clean()` raises this message (a non-field error).
     Invalid(String),
-    /// The outcome depends on the non-ASCII IDNA path, which is not ported.
-    Undecided,
 }
 
 /// One redirect URI through `RedirectURIValidator(WildcardSet())` and the scheme check.
@@ -43,7 +36,6 @@ pub fn validate_redirect_uri(schemes: &[String], value: &str) -> LegacyOutcome {
     let parts = match url_validator(value) {
         Check::Pass(parts) => parts,
         Check::Fail => return LegacyOutcome::Invalid(ENTER_A_VALID_URL.to_string()),
-        Check::Undecided => return LegacyOutcome::Undecided,
     };
     if !parts.fragment.is_empty() {
         return LegacyOutcome::Invalid(FRAGMENT_MESSAGE.to_string());
@@ -58,7 +50,6 @@ pub fn validate_redirect_uri(schemes: &[String], value: &str) -> LegacyOutcome {
 enum Check {
     Pass(SplitResult),
     Fail,
-    Undecided,
 }
 
 /// Django 4.2's `URLValidator.__call__` with DOT's regex and every scheme allowed.
@@ -79,45 +70,21 @@ fn url_validator(value: &str) -> Check {
         }
     } else {
         // The IDNA retry; it skips the IPv6 check.
-        match idna_ascii_netloc(&split.netloc) {
-            Idna::Same => {
-                if !dot_uri_regex_search(&urlunsplit(&split)) {
-                    return Check::Fail;
-                }
-            }
-            Idna::Error => return Check::Fail,
-            Idna::NotAscii => return Check::Undecided,
+        let Some(netloc) = idna2003::encode(&split.netloc) else {
+            return Check::Fail;
+        };
+        let retried = SplitResult {
+            netloc,
+            ..split.clone()
+        };
+        if !dot_uri_regex_search(&urlunsplit(&retried)) {
+            return Check::Fail;
         }
     }
     match hostname_len(&split.netloc) {
         Some(len) if len <= MAX_HOSTNAME_LENGTH => Check::Pass(split),
         _ => Check::Fail,
     }
-}
-
-enum Idna {
-    /// The codec returns the netloc unchanged.
-    Same,
-    /// The codec raises `UnicodeError`.
-    Error,
-    NotAscii,
-}
-
-/// The ASCII fast path of Python's `idna` codec: every label but the last 1 to 63 characters,
-/// the last one under 64.
-fn idna_ascii_netloc(netloc: &str) -> Idna {
-    if !netloc.is_ascii() {
-        return Idna::NotAscii;
-    }
-    if netloc.is_empty() {
-        return Idna::Same;
-    }
-    let labels: Vec<&str> = netloc.split('.').collect();
-    let (last, init) = labels.split_last().unwrap_or((&"", &[]));
-    if init.iter().any(|l| l.is_empty() || l.len() >= 64) || last.len() >= 64 {
-        return Idna::Error;
-    }
-    Idna::Same
 }
 
 /// Python 3.11's `urlunsplit`.

@@ -23,7 +23,9 @@
 //! `tests/uri_validator.rs` checks this port against its output, message for message.
 
 mod ip;
+mod idna2003;
 pub mod legacy;
+mod nameprep_tables;
 mod patterns;
 mod urlsplit;
 

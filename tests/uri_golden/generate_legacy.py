@@ -10,8 +10,8 @@ interop matrix's pins (tests/interop/releases/dot-2.0.0.txt), outside this repo:
     /tmp/legacyuri-venv/bin/python tests/uri_golden/generate_legacy.py
 
 The Python must have the gh-105704 urlsplit fix (see generate.py). The URIs are the distinct
-single-word URIs of cases.json, in file order, then EXTRA below, so the output is
-deterministic. `tests/it/uri_validator.rs` checks the port against every case.
+single-word URIs of cases.json, in file order, then EXTRA below, then hosts for the IDNA
+retry from a fixed seed, so the output is deterministic. `tests/it/uri_validator.rs` checks the port against every case.
 """
 
 import json
@@ -36,6 +36,7 @@ from oauth2_provider.models import Application  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "cases_dot23.json")
+SEED = 20261201
 
 # ALLOWED_REDIRECT_URI_SCHEMES settings; clean() lower-cases them.
 CONFIGS = [
@@ -54,6 +55,33 @@ EXTRA = [
     "https://[::1]/", "https://[::1]:80/#", "https://[::g]/", "https://-[::1]/",
     "https://ß/", "https://ß.com", "https://😀.com", "https://-ü.de",
 ]
+
+
+# Characters that take a host through the IDNA retry and through each step of nameprep.
+IDNA_LEADS = ["-", "\u0080", "\u00a0", "\U0001f600", "\U00010400", "\u00ad", "\u200b", "\ufeff",
+              "\u0301", "\u05d0", "\u0627", "\u1100", "\u3002", "\uff0e", "_"]
+IDNA_CHARS = list("aZ9-_.") + [
+    "\u00df", "\u00c5", "\u0041\u030a", "\u212b", "\ufb01", "\u0130", "\u03c2", "\u03a3", "\u1e9e",
+    "\u00ad", "\u200b", "\u200d", "\u2060", "\ufeff", "\u034f", "\u180b", "\u0301", "\u0327",
+    "\u0323", "\u0307", "\u1100", "\u1161", "\u11a8", "\uac00", "\u05d0", "\u05d1", "\u0627",
+    "\u0661", "\u200f", "\u202e", "\u3002", "\uff0e", "\uff61", "\uff21", "\uff41", "\u2460",
+    "\u3300", "\u00bd", "\u2126", "\ue000", "\U000e0001", "\u2ff0", "\u0340", "\u0f73",
+    "\u0958", "\u2adc", "\U0001d15e", "\u4e00", "\u00e9", "\u00fc", "\u0439", "\u3042",
+    "\U00020000", "\u1f80", "\u0385", "\u1fee", "\u0344", "\uf900", "\ufffd", "\U000f0000",
+    "\u0080", "\u0085", "\u009f", "\u00a0", "\u3000", "\u1680", "\u2028", "\u06dd", "\u070f",
+    "\u2ff9", "xn--", "XN--",
+]
+
+
+def idna_uris(rng):
+    uris = []
+    for _ in range(1500):
+        host = rng.choice(IDNA_LEADS)
+        for _ in range(rng.choice([1, 2, 3, 5, 8, 20, 40, 70])):
+            host += rng.choice(IDNA_CHARS)
+        host += rng.choice(["", ".com", ".de", "。jp", ".", ":80", ".xn--p1ai"])
+        uris.append(rng.choice(["https://", "http://", "myapp://"]) + host + rng.choice(["", "/", "/cb?x=1"]))
+    return uris
 
 
 def clean(schemes, uri):
@@ -75,7 +103,10 @@ def main():
     with open(os.path.join(HERE, "cases.json"), encoding="utf-8") as f:
         base = json.load(f)
     uris, seen = [], set()
-    for uri in [c["uri"] for c in base["cases"]] + EXTRA:
+    import random
+
+    rng = random.Random(SEED)
+    for uri in [c["uri"] for c in base["cases"]] + EXTRA + idna_uris(rng):
         # clean() splits the field on whitespace; the port validates one URI.
         if uri.split() == [uri] and uri not in seen:
             seen.add(uri)
