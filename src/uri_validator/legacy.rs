@@ -17,9 +17,33 @@ pub const FRAGMENT_MESSAGE: &str = "Redirect URIs must not contain fragments";
 
 /// Python's `urllib.parse.uses_netloc` (3.11).
 const USES_NETLOC: [&str; 27] = [
-    "", "ftp", "http", "gopher", "nntp", "telnet", "imap", "wais", "file", "mms", "https",
-    "shttp", "snews", "prospero", "rtsp", "rtsps", "rtspu", "rsync", "svn", "svn+ssh", "sftp",
-    "nfs", "git", "git+ssh", "ws", "wss", "itms-services",
+    "",
+    "ftp",
+    "http",
+    "gopher",
+    "nntp",
+    "telnet",
+    "imap",
+    "wais",
+    "file",
+    "mms",
+    "https",
+    "shttp",
+    "snews",
+    "prospero",
+    "rtsp",
+    "rtsps",
+    "rtspu",
+    "rsync",
+    "svn",
+    "svn+ssh",
+    "sftp",
+    "nfs",
+    "git",
+    "git+ssh",
+    "ws",
+    "wss",
+    "itms-services",
 ];
 
 /// What DOT 2.3's `clean()` makes of one redirect URI.

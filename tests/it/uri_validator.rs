@@ -130,7 +130,10 @@ struct LegacyGolden {
 #[test]
 fn legacy_uri_validator_agrees_with_dot_2_3() {
     use oauthctl::uri_validator::legacy::{validate_redirect_uri, LegacyOutcome};
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/uri_golden/cases_dot23.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/uri_golden/cases_dot23.json"
+    );
     let text = std::fs::read_to_string(path).expect("read cases_dot23.json");
     let golden: LegacyGolden = serde_json::from_str(&text).expect("parse cases_dot23.json");
     assert_eq!(golden.django_oauth_toolkit, "2.3.0");
@@ -231,6 +234,10 @@ backend_test!(createapplication_on_dot_2_3_validates_as_2_3, |backend| {
             "{uri}: {}",
             stderr(&out)
         );
-        assert_eq!(db.count("oauth2_provider_application"), 1, "{uri}: nothing written");
+        assert_eq!(
+            db.count("oauth2_provider_application"),
+            1,
+            "{uri}: nothing written"
+        );
     }
 });
