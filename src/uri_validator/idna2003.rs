@@ -267,3 +267,25 @@ fn adapt(delta: u32, points: u32, first: bool) -> u32 {
     }
     k + (36 * delta) / (delta + 38)
 }
+
+#[cfg(test)]
+mod tests {
+    /// Python's own codec output for 3000 random hosts (`tests/uri_golden/idna_cases.json`).
+    #[test]
+    fn encode_agrees_with_pythons_idna_codec() {
+        let text = include_str!("../../tests/uri_golden/idna_cases.json");
+        let doc: serde_json::Value = serde_json::from_str(text).expect("parse idna_cases.json");
+        let cases = doc["cases"].as_array().expect("cases");
+        assert!(cases.len() >= 3000);
+        let mut failures = Vec::new();
+        for case in cases {
+            let host = case[0].as_str().expect("host");
+            let expected = case[1].as_str().map(str::to_string);
+            let got = super::encode(host);
+            if got != expected {
+                failures.push(format!("{host:?}: Python {expected:?}, port {got:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
