@@ -11,7 +11,9 @@
 //! - the device-code grant type from 3.2 (0013, which widened the column to 44 characters);
 //! - `client_id` of up to 255 characters from 3.4.0 (0020); 100 before;
 //! - `clean()` raises at its first problem, as a non-field error (`__all__`), before 3.4.1,
-//!   and HS256's conditions on the secret (present, unhashed) start with 3.4.0.
+//!   and HS256's conditions on the secret (present, unhashed) start with 3.4.0;
+//! - redirect URIs are checked by `RedirectURIValidator` on Django 4.2 before 2.4
+//!   (`uri_validator::legacy`), by `AllowedURIValidator` from 2.4.
 
 use super::validation::{Candidate, Policy};
 use crate::db::{ColumnInfo, Detection};
@@ -85,6 +87,8 @@ impl Schema {
             device_grant: migration >= 13,
             clean_reports_all: migration >= 21,
             hs256_secret_checks: migration >= 15,
+            // 0007 is 2.3's last migration; 2.4 brought AllowedURIValidator.
+            legacy_redirect_uris: migration <= 7,
             ..policy.clone()
         }
     }
@@ -287,9 +291,12 @@ mod tests {
         assert!(p("0020_cimd_application_fields").hs256_secret_checks);
         assert!(!p("0014_alter_help_text").hs256_secret_checks);
         assert!(p("0021_translatable_field_labels").clean_reports_all);
+        assert!(p("0007_application_post_logout_redirect_uris").legacy_redirect_uris);
+        assert!(!p("0009_add_hash_client_secret").legacy_redirect_uris);
         let none = Schema::new(Detection::without_ledger(), "app", &columns(ALL));
         let policy = none.policy(&Policy::default());
         assert!(policy.device_grant && policy.client_id_max_length == 255);
         assert!(policy.clean_reports_all && policy.hs256_secret_checks);
+        assert!(!policy.legacy_redirect_uris);
     }
 }

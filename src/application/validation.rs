@@ -6,6 +6,7 @@
 
 use super::hashing::is_django_hash;
 use crate::django::repr::{repr_list, repr_str};
+use crate::uri_validator::legacy::{validate_redirect_uri, LegacyOutcome};
 use crate::uri_validator::{py_split_whitespace, UriValidator};
 
 pub const CLIENT_TYPES: &[&str] = &["confidential", "public"];
@@ -66,6 +67,9 @@ pub struct Policy {
     pub clean_reports_all: bool,
     /// Whether HS256 also needs an unhashed, non-empty secret (DOT 3.4.0 on).
     pub hs256_secret_checks: bool,
+    /// Whether redirect URIs get DOT 2.0–2.3's `RedirectURIValidator` and scheme check
+    /// (`uri_validator::legacy`) instead of 2.4+'s `AllowedURIValidator`.
+    pub legacy_redirect_uris: bool,
 }
 
 impl Default for Policy {
@@ -79,6 +83,7 @@ impl Default for Policy {
             device_grant: true,
             clean_reports_all: true,
             hs256_secret_checks: true,
+            legacy_redirect_uris: false,
         }
     }
 }
@@ -315,6 +320,14 @@ fn clean_checks(errors: &mut FieldErrors, candidate: &Candidate, policy: &Policy
                     candidate.authorization_grant_type
                 ),
             );
+        }
+    } else if policy.legacy_redirect_uris {
+        for uri in redirect_uris {
+            if let LegacyOutcome::Invalid(message) =
+                validate_redirect_uri(&policy.redirect_uri_schemes, uri)
+            {
+                errors.add("redirect_uris", message);
+            }
         }
     } else {
         let validator =

@@ -22,7 +22,10 @@
 //! `tests/uri_golden/generate.py` runs DOT's real validator over generated URIs and
 //! `tests/uri_validator.rs` checks this port against its output, message for message.
 
+mod idna2003;
 mod ip;
+pub mod legacy;
+mod nameprep_tables;
 mod patterns;
 mod urlsplit;
 
