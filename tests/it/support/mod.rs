@@ -70,6 +70,8 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "OAUTHCTL_NOW",
     "OAUTHCTL_METRICS_FILE",
     "OAUTHCTL_DOT_VERSION",
+    "OAUTHCTL_INCREMENTAL",
+    "OAUTHCTL_FULL_PASS_EVERY",
     // Every command: the network bounds, Django's time-zone settings.
     "OAUTHCTL_NETWORK_TIMEOUT",
     "USE_TZ",
